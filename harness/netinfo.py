@@ -169,3 +169,24 @@ def from_net_parameter(net_param) -> NetInfo:
                            num_params=count, loss_weights=weights))
         params[lp.name] = lp
     return build(net_param.name, layers, params, net_param.force_backward)
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """The solver settings that rules and suggestions quote (from the effective solver, or a log's echo)."""
+    solver_path: str = ""
+    net_paths: dict = field(default_factory=dict)   # "train" / "test0" ... -> net prototxt path
+    type: str = "SGD"
+    base_lr: Optional[float] = None
+    lr_policy: str = "fixed"
+    gamma: Optional[float] = None
+    power: Optional[float] = None
+    stepsize: Optional[int] = None
+    momentum: Optional[float] = None
+    weight_decay: Optional[float] = None
+    clip_gradients: Optional[float] = None          # None: not set (Caffe's -1)
+    iter_size: int = 1
+    max_iter: Optional[int] = None
+    display: Optional[int] = None
+    test_interval: Optional[int] = None
+    random_seed: Optional[int] = None

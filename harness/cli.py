@@ -1,0 +1,39 @@
+"""`harness <command>`: each command lives in its own module with `add_arguments(parser)` and `run(args)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import HarnessError
+
+# command -> (module, one-line help). Modules are imported only for the command that runs.
+COMMANDS = {
+    "train": ("harness.train", "train a Caffe solver under the harness and judge it"),
+    "parse": ("harness.parse", "interpret an existing Caffe log offline"),
+    "check": ("harness.check", "run net folders with expected.yaml and compare verdicts"),
+    "doctor": ("harness.doctor", "show the Caffe build and run a tiny solver"),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="harness", description="Train real Caffe nets and find where and why training breaks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    args = parser.parse_args(argv)
+    try:
+        return args._run(args)
+    except HarnessError as error:
+        print(f"harness {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"harness {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
