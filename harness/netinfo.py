@@ -190,3 +190,14 @@ class SolverInfo:
     display: Optional[int] = None
     test_interval: Optional[int] = None
     random_seed: Optional[int] = None
+
+
+def to_dict(info: NetInfo) -> dict:
+    return {"name": info.name, "force_backward": info.force_backward,
+            "layers": [{f: getattr(layer, f) for f in LayerInfo.__dataclass_fields__} for layer in info.layers]}
+
+
+def from_dict(data: dict) -> NetInfo:
+    layers = tuple(LayerInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in layer.items()})
+                   for layer in data["layers"])
+    return NetInfo(name=data["name"], layers=layers, force_backward=data["force_backward"])

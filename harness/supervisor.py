@@ -1,0 +1,163 @@
+"""Runs the worker and watches it: its glog output goes verbatim to caffe.log and through the log
+parser into the cross-check; its records go to records.jsonl (flushed per iteration) and the
+cross-check; its messages say how it ended. A worker that aborts (a Caffe CHECK) or is killed only
+ends the run: everything it had sent is kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import glog
+from .crosscheck import CrossCheck
+from .findings import Finding
+from .records import IterationEnd, from_dict
+
+# glog's FATAL lines ("F1123 12:00:00.000 42 net.cpp:123] Check failed: ...") and Python's last
+# traceback line name what killed the worker.
+_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (?P<text>.*)")
+_PY_ERROR = re.compile(r"^(?P<text>(?:[A-Za-z_][\w.]*(?:Error|Exception)|KeyboardInterrupt)\b.*)")
+
+
+@dataclass
+class Outcome:
+    status: str = "error"                 # ok | halted | interrupted | error
+    iterations_run: int = 0
+    findings: list = field(default_factory=list)   # Findings sent by the worker
+    crosscheck: Optional[dict] = None
+    caffe_error: Optional[str] = None
+    snapshot: list = field(default_factory=list)
+    exit_signal: Optional[str] = None
+    returncode: Optional[int] = None
+
+
+class _Lines:
+    """Splits a byte stream into text lines, keeping an unfinished tail for the next chunk."""
+
+    def __init__(self):
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list:
+        data = self._tail + chunk
+        *lines, self._tail = data.split(b"\n")
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def close(self) -> list:
+        tail, self._tail = self._tail, b""
+        return [tail.decode("utf-8", "replace")] if tail else []
+
+
+def run(spec: dict, run_dir: Path, python_paths: list,
+        on_iteration: Callable[[IterationEnd, CrossCheck], None]) -> Outcome:
+    """Start `python -m harness.worker` on spec and follow it to its end."""
+    record_read, record_write = os.pipe()
+    spec = dict(spec, record_fd=record_write)
+    spec_path = run_dir / "worker.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    env = dict(os.environ, GLOG_logtostderr="1", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(python_paths + [p for p in [env.get("PYTHONPATH")] if p])
+    worker = subprocess.Popen([sys.executable, "-m", "harness.worker", str(spec_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              pass_fds=(record_write,), env=env, start_new_session=True)
+    os.close(record_write)
+
+    outcome = Outcome()
+    check = CrossCheck()
+    folder = glog.LogFolder()
+    fatal_lines, python_errors = [], []
+
+    def forward_signal(signum, frame):
+        # The worker stops at the next iteration boundary and reports; we keep reading until it has.
+        outcome.exit_signal = signal.Signals(signum).name
+        if worker.poll() is None:
+            worker.send_signal(signum)
+    previous = {s: signal.signal(s, forward_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    log_file = open(run_dir / "caffe.log", "w", encoding="utf-8", errors="replace")
+    records_file = open(run_dir / "records.jsonl", "w")
+    log_lines, record_lines = _Lines(), _Lines()
+
+    def on_log_line(line: str) -> None:
+        log_file.write(line + "\n")
+        match = _FATAL.match(line)
+        if match:
+            fatal_lines.append(match.group("text"))
+        elif _PY_ERROR.match(line):
+            python_errors.append(line)
+        for record in folder.feed(line):
+            check.add_log(record)
+
+    def on_record_line(line: str) -> None:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return   # the unfinished last line of a worker that died mid-write
+        if "message" in row:
+            handle_message(row)
+            return
+        records_file.write(line + "\n")
+        record = from_dict(row)
+        check.add_harness(record)
+        if isinstance(record, IterationEnd):
+            records_file.flush()
+            log_file.flush()
+            outcome.iterations_run = record.iteration + 1
+            on_iteration(record, check)
+
+    def handle_message(row: dict) -> None:
+        kind = row.pop("message")
+        if kind == "finding":
+            outcome.findings.append(Finding(**dict(row, suggestions=tuple(row["suggestions"]))))
+        elif kind == "end":
+            outcome.status = row["status"]
+            outcome.iterations_run = row["iterations_run"]
+            outcome.snapshot = row.get("snapshot") or []
+
+    selector = selectors.DefaultSelector()
+    selector.register(worker.stdout, selectors.EVENT_READ, (log_lines, on_log_line))
+    record_pipe = os.fdopen(record_read, "rb", buffering=0)
+    selector.register(record_pipe, selectors.EVENT_READ, (record_lines, on_record_line))
+    try:
+        while selector.get_map():
+            for key, _ in selector.select():
+                splitter, handle = key.data
+                chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    lines = splitter.close()
+                else:
+                    lines = splitter.feed(chunk)
+                for line in lines:
+                    handle(line)
+        outcome.returncode = worker.wait()
+        for record in folder.close():
+            check.add_log(record)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        log_file.close()
+        records_file.close()
+        record_pipe.close()
+
+    if outcome.returncode != 0 or outcome.status == "error":
+        outcome.status = "error"
+        if fatal_lines:
+            outcome.caffe_error = fatal_lines[0]
+        elif python_errors:
+            outcome.caffe_error = python_errors[-1]
+        elif outcome.returncode and outcome.returncode < 0:
+            outcome.caffe_error = f"the worker was killed by {signal.Signals(-outcome.returncode).name}"
+        else:
+            outcome.caffe_error = f"the worker exited with status {outcome.returncode} (see caffe.log)"
+    if outcome.exit_signal and outcome.status == "ok":
+        outcome.status = "interrupted"
+    outcome.crosscheck = check.summary()
+    return outcome

@@ -1,0 +1,291 @@
+"""The worker process: the only one that imports caffe. It steps the solver, computes the statistics of
+every blob right after Caffe's own debug line for it (pycaffe's after_forward / after_backward hooks),
+feeds them to the rules, stops inside the iteration when a rule halts, and sends records to the
+supervisor as JSON lines on a file descriptor of their own. A Caffe CHECK failure kills only this process.
+
+Run as `python -m harness.worker SPEC.json` by the supervisor (harness/supervisor.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from . import config as harness_config
+from . import netinfo
+from .inputs import locate_nonfinite
+from .records import BlobStat, IterationEnd, ParamNorms, BACKWARD, FORWARD, TRAIN, test_net_name, to_json
+from .rules.engine import RuleEngine
+from .stats import summarize
+
+
+class Halt(Exception):
+    """A rule with policy halt fired; raised inside a Caffe callback to stop before the weights update."""
+
+
+class StopRequested(Exception):
+    """SIGINT / SIGTERM arrived; raised at the next iteration boundary."""
+
+
+class Channel:
+    """Records to the supervisor: buffered, written once per iteration so the hot path stays cheap."""
+
+    def __init__(self, fd: int):
+        self._file = os.fdopen(fd, "w", buffering=1 << 20)
+        self._pending = []
+
+    def record(self, record) -> None:
+        self._pending.append(to_json(record))
+
+    def message(self, **fields) -> None:
+        self._pending.append(json.dumps({"message": fields.pop("kind"), **fields}, default=str))
+
+    def flush(self) -> None:
+        if self._pending:
+            self._file.write("\n".join(self._pending) + "\n")
+            self._pending.clear()
+        self._file.flush()
+
+
+def _phase_layer_params(net_param, phase: int) -> dict:
+    """Layer name -> LayerParameter for the layers a net of `phase` keeps (include/exclude by phase)."""
+    kept = {}
+    for layer in net_param.layer:
+        if layer.include and not any(not rule.HasField("phase") or rule.phase == phase for rule in layer.include):
+            continue
+        if any(rule.HasField("phase") and rule.phase == phase for rule in layer.exclude):
+            continue
+        kept[layer.name] = layer
+    return kept
+
+
+def describe_net(net, net_param, phase: int) -> netinfo.NetInfo:
+    blob_names = list(net._blob_names)
+    loss_weights = list(net._blob_loss_weights)
+    layers = []
+    for i, name in enumerate(net._layer_names):
+        top_ids = list(net._top_ids(i))
+        layers.append(dict(name=name, type=net.layers[i].type, tops=[blob_names[j] for j in top_ids],
+                           bottoms=[blob_names[j] for j in net._bottom_ids(i)],
+                           num_params=len(net.layers[i].blobs), loss_weights=[loss_weights[j] for j in top_ids]))
+    return netinfo.build(net_param.name, layers, _phase_layer_params(net_param, phase), net_param.force_backward)
+
+
+class NetObserver:
+    """Computes the statistics of one net's blobs after each layer, exactly where Caffe prints them."""
+
+    def __init__(self, net, name: str, info: netinfo.NetInfo, worker: "Worker"):
+        self.net, self.name, self.info, self.worker = net, name, info, worker
+        blobs = list(net._blobs)
+        self.tops, self.bottoms, self.params = [], [], []
+        seen_param_names = set()
+        self.owned_params = []   # Caffe's learnable_params_: each (possibly shared) parameter once
+        for i, layer in enumerate(info.layers):
+            self.tops.append([(blobs[j], layer.tops[k]) for k, j in enumerate(net._top_ids(i))])
+            self.bottoms.append([(blobs[j], layer.bottoms[k]) for k, j in enumerate(net._bottom_ids(i))
+                                 if layer.need_backward and layer.bottom_need_backward[k]])
+            params = list(net.layers[i].blobs)
+            self.params.append(params)
+            for k, blob in enumerate(params):
+                param_name = layer.param_names[k] if k < len(layer.param_names) else ""
+                if not param_name or param_name not in seen_param_names:
+                    seen_param_names.add(param_name)
+                    self.owned_params.append(blob)
+        self.loss_blobs = [(blobs[j], w) for j, w in enumerate(net._blob_loss_weights) if w]
+        self.last_layer = len(info.layers) - 1
+        self.pass_index = -1
+        self.pass_iteration = None
+        self.pass_losses = []
+
+    def _stat(self, phase, layer, blob_name, kind, values, printed, with_sumsq=False):
+        s = summarize(values, with_sumsq)
+        return BlobStat(self.worker.iteration, self.name, self.pass_index, phase, layer, blob_name, kind,
+                        s.mean_abs, s.count, s.nonfinite, s.zero_fraction, s.max_abs, s.sumsq, s.overflow, printed)
+
+    def after_forward(self, i: int) -> None:
+        if i == 0:
+            # A pass starts: the next block of an iteration (iter_size), the next test batch, or the
+            # forward-only pass Caffe runs after max_iter. Iterations advance only in the update.
+            iteration = self.worker.solver.iter
+            if iteration != self.pass_iteration:
+                self.pass_iteration, self.pass_index, self.pass_losses = iteration, -1, []
+            self.worker.iteration = iteration
+            self.pass_index += 1
+        layer = self.info.layers[i]
+        printed = self.name != TRAIN or self.worker.displays()
+        stats = [self._stat(FORWARD, layer.name, blob_name, "top", blob.data, printed)
+                 for blob, blob_name in self.tops[i]]
+        stats += [self._stat(FORWARD, layer.name, layer.param_display(k), "param", blob.data, printed)
+                  for k, blob in enumerate(self.params[i])]
+        if i == self.last_layer and self.name == TRAIN:
+            self.pass_losses.append(sum(w * float(blob.data.sum()) for blob, w in self.loss_blobs))
+        self.worker.observe(stats)
+
+    def after_backward(self, i: int) -> None:
+        layer = self.info.layers[i]
+        printed = self.worker.displays() and layer.need_backward
+        stats = [self._stat(BACKWARD, layer.name, blob_name, "bottom", blob.diff, printed)
+                 for blob, blob_name in self.bottoms[i]]
+        # Parameters Caffe skips (frozen, or cut off from the loss) are still recorded, marked unprinted:
+        # a zero gradient is exactly what the no_gradient rule looks for.
+        stats += [self._stat(BACKWARD, layer.name, f"param blob {k}", "param", blob.diff,
+                             printed and layer.param_need_backward[k])
+                  for k, blob in enumerate(self.params[i])]
+        self.worker.observe(stats)
+        if i == 0:
+            self.worker.observe_norms(self._norms())
+
+    def _norms(self) -> ParamNorms:
+        data = [summarize(blob.data, with_sumsq=True) for blob in self.owned_params]
+        diff = [summarize(blob.diff, with_sumsq=True) for blob in self.owned_params]
+        total = lambda parts, attr: sum(getattr(p, attr) if p.nonfinite == 0 else float("nan") for p in parts)
+        return ParamNorms(self.worker.iteration, self.name, self.pass_index,
+                          total(data, "asum"), total(diff, "asum"),
+                          total(data, "sumsq") ** 0.5, total(diff, "sumsq") ** 0.5)
+
+
+class Worker:
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.channel = Channel(spec["record_fd"])
+        self.display = spec["display"]
+        self.iteration = 0
+        self.started = time.monotonic()
+        self.stop_signal = None
+        self.smoothed = []
+
+    def displays(self) -> bool:
+        return self.display > 0 and self.iteration % self.display == 0
+
+    def observe(self, stats) -> None:
+        for stat in stats:
+            self.channel.record(stat)
+            self.engine.feed(stat)
+        self.engine.end_layer()
+        if self.engine.halt is not None:
+            raise Halt()
+
+    def observe_norms(self, norms: ParamNorms) -> None:
+        self.channel.record(norms)
+        self.engine.feed(norms)
+        if self.engine.halt is not None:
+            raise Halt()
+
+    # Solver callbacks: on_start opens an iteration, on_gradients_ready closes it before the update.
+    def on_start(self) -> None:
+        if self.stop_signal is not None:
+            raise StopRequested()
+
+    def on_gradients_ready(self) -> None:
+        net = self.solver.net
+        outputs = {}
+        for name in net.outputs:
+            values = net.blobs[name].data.reshape(-1)
+            outputs[name] = float(values[0]) if values.size == 1 else [float(v) for v in values]
+        loss = sum(self.train.pass_losses) / max(len(self.train.pass_losses), 1)
+        # Caffe's displayed loss: the mean of the last `average_loss` iteration losses.
+        self.smoothed = (self.smoothed + [loss])[-self.average_loss:]
+        end = IterationEnd(self.iteration, loss, sum(self.smoothed) / len(self.smoothed), outputs,
+                           getattr(self.solver, "lr", None), time.monotonic() - self.started)
+        self.channel.record(end)
+        self.engine.feed(end)
+        self.channel.flush()
+        if self.engine.halt is not None:
+            raise Halt()
+
+    def run(self) -> int:
+        spec = self.spec
+        for path in spec["python_paths"]:
+            sys.path.insert(0, path)
+        import caffe   # only here: libcaffe lives in this process alone
+        from caffe.proto import caffe_pb2
+        from google.protobuf import text_format
+
+        if spec.get("gpu") is not None:
+            caffe.set_device(spec["gpu"])
+            caffe.set_mode_gpu()
+        else:
+            caffe.set_mode_cpu()
+        self.solver = solver = caffe.get_solver(spec["solver"])
+        solver_param = text_format.Merge(Path(spec["solver"]).read_text(), caffe_pb2.SolverParameter())
+        self.average_loss = max(solver_param.average_loss, 1)
+        if spec.get("weights"):
+            for weights in spec["weights"]:
+                solver.net.copy_from(weights)
+                for test_net in solver.test_nets:
+                    test_net.copy_from(weights)
+        if spec.get("snapshot"):
+            solver.restore(spec["snapshot"])
+
+        nets = {}
+        net_files = spec["net_files"]
+        train_param = text_format.Merge(Path(net_files["train"]).read_text(), caffe_pb2.NetParameter())
+        nets[TRAIN] = describe_net(solver.net, train_param, caffe_pb2.TRAIN)
+        self.train = NetObserver(solver.net, TRAIN, nets[TRAIN], self)
+        solver.net.after_forward(self.train.after_forward)
+        solver.net.after_backward(self.train.after_backward)
+        for k, test_net in enumerate(solver.test_nets):
+            name = test_net_name(k)
+            param = text_format.Merge(Path(net_files[name]).read_text(), caffe_pb2.NetParameter())
+            nets[name] = describe_net(test_net, param, caffe_pb2.TEST)
+            test_net.after_forward(NetObserver(test_net, name, nets[name], self).after_forward)
+        (Path(spec["run_dir"]) / "nets.json").write_text(
+            json.dumps({name: netinfo.to_dict(info) for name, info in nets.items()}, indent=1))
+        self.engine = RuleEngine(harness_config.load(spec["config"]), nets, None, source="live")
+        solver.add_callback(self.on_start, self.on_gradients_ready)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._request_stop)
+        self.channel.message(kind="started", iteration=solver.iter, max_iter=solver_param.max_iter)
+        self.channel.flush()
+        status = "ok"
+        try:
+            solver.solve()
+            self.iteration = solver.iter
+        except Halt:
+            status = "halted"
+        except StopRequested:
+            status = "interrupted"
+        for finding in self._findings(nets):
+            self.channel.message(kind="finding", **finding.as_verdict_entry())
+        snapshot = None
+        if status != "ok" or spec.get("snapshot_at_end", True):
+            snapshot = self._snapshot(solver)
+        self.channel.message(kind="end", status=status, iterations_run=solver.iter, snapshot=snapshot,
+                             signal=self.stop_signal)
+        self.channel.flush()
+        return 0
+
+    def _findings(self, nets):
+        findings = list(self.engine.findings) + list(self.engine.finish())
+        located = []
+        for finding in findings:
+            layer = nets.get(finding.net, nets[TRAIN]).layer(finding.layer)
+            if finding.kind == "nonfinite" and layer is not None and not layer.bottoms and layer.source:
+                places = locate_nonfinite(layer.source, finding.blob)
+                if places:
+                    finding = replace(finding, evidence={**finding.evidence, "nonfinite_in": places})
+            located.append(finding)
+        return located
+
+    def _snapshot(self, solver):
+        before = set(Path(self.spec["run_dir"], "snapshots").iterdir())
+        solver.snapshot()
+        written = sorted(set(Path(self.spec["run_dir"], "snapshots").iterdir()) - before)
+        return [str(p) for p in written]
+
+    def _request_stop(self, signum, frame) -> None:
+        self.stop_signal = signal.Signals(signum).name
+
+
+def main(argv) -> int:
+    spec = json.loads(Path(argv[1]).read_text())
+    return Worker(spec).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
