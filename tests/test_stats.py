@@ -1,0 +1,57 @@
+import math
+
+import numpy as np
+import pytest
+
+from harness.stats import FLT_MAX, summarize
+
+
+def reference(values):
+    flat = values.astype(np.float64).ravel()
+    finite = flat[np.isfinite(flat)]
+    return {
+        "asum": np.abs(finite).sum(),
+        "nonfinite": int((~np.isfinite(flat)).sum()),
+        "zero_fraction": float((flat == 0).mean()),
+        "max_abs": float(np.abs(finite).max()) if finite.size else 0.0,
+        "sumsq": float((finite ** 2).sum()),
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_numpy_reference_on_random_blobs(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(7, 3, 5)).astype(np.float32)
+    values[values < -1] = 0
+    got = summarize(values, with_sumsq=True)
+    ref = reference(values)
+    assert got.count == values.size
+    assert got.mean_abs == pytest.approx(ref["asum"] / values.size, rel=1e-12)
+    assert got.nonfinite == 0
+    assert got.zero_fraction == pytest.approx(ref["zero_fraction"])
+    assert got.max_abs == pytest.approx(ref["max_abs"])
+    assert got.sumsq == pytest.approx(ref["sumsq"], rel=1e-12)
+    assert not got.overflow
+
+
+def test_nan_and_inf_are_counted_and_printed_like_caffe():
+    values = np.array([1.0, np.nan, -np.inf, 0.0], dtype=np.float32)
+    got = summarize(values, with_sumsq=True)
+    assert math.isnan(got.mean_abs)          # Caffe's float sum is nan as soon as one element is
+    assert got.nonfinite == 2
+    assert got.max_abs == 1.0 and got.sumsq == 1.0 and got.zero_fraction == 0.25
+    only_inf = summarize(np.array([2.0, np.inf], dtype=np.float32))
+    assert only_inf.mean_abs == math.inf and only_inf.nonfinite == 1
+
+
+def test_float_sum_overflow_is_flagged_with_the_true_mean():
+    values = np.full(4, 3e38, dtype=np.float32)
+    got = summarize(values)
+    assert got.overflow and got.nonfinite == 0
+    assert got.mean_abs == pytest.approx(3e38, rel=1e-6)
+    assert got.mean_abs * got.count > FLT_MAX
+
+
+def test_empty_blob():
+    got = summarize(np.zeros((0, 3), dtype=np.float32))
+    assert got.count == 0 and got.mean_abs == 0.0 and got.nonfinite == 0
