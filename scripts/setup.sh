@@ -1,40 +1,79 @@
 #!/usr/bin/env bash
-# One-command setup on Debian 12 / Ubuntu: build packages, Caffe from Debian's source package
-# (cached under ~/.cache/caffe-harness, keyed by version + options), then .venv with pycaffe and harness.
+# One-command setup on Debian 12: Debian build packages, Caffe built from Debian 11's `caffe` source package
+# into a cache outside the checkout (~/.cache/caffe-harness, keyed by source version + build options + our
+# edits), then .venv with the project, pycaffe on its path and a `caffe` wrapper. Safe to re-run: a warm
+# run takes seconds, and a build that did not finish is never trusted.
 #
-#   scripts/setup.sh            CPU build (default)
-#   CAFFE_CUDA=1 scripts/setup.sh   CUDA build (needs nvcc; see docs/gpu.md)
+#   scripts/setup.sh                CPU build (default)
+#   scripts/setup.sh --caffe-only   packages + cached Caffe only, no .venv (Dockerfile.cpu's cacheable layer)
+#   CAFFE_CUDA=1 scripts/setup.sh   CUDA build: not yet supported (issue 9)
 #
 # Settings (environment): PYTHON (interpreter for .venv, default python3), CAFFE_CACHE (cache root),
-# CAFFE_MIRRORS (space-separated Debian mirrors tried in order), VENV (default .venv), JOBS.
+# CAFFE_MIRRORS (space-separated Debian mirrors tried in order), VENV (default .venv), JOBS (default nproc).
+# apt's, pip's and the compiler's full output goes to log files under $CAFFE_CACHE/logs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-step() { printf '\n==> %s\n' "$*"; current_step="$*"; }
-current_step=start
-fail() {
-  printf '\nsetup failed during: %s\n%s\n' "$current_step" "$*" >&2
-  exit 1
-}
-trap 'rc=$?; [ $rc -eq 0 ] || printf "\nsetup failed during: %s (exit %s). Read the output above; re-running is safe: nothing half-built is kept.\n" "$current_step" "$rc" >&2' EXIT
+caffe_only=0
+case "${1:-}" in
+  --caffe-only) caffe_only=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--caffe-only]" >&2; exit 2 ;;
+esac
 
 CAFFE_VERSION=1.0.0+git20180821.99bd997-8
 ORIG_TARBALL=caffe_1.0.0+git20180821.99bd997.orig.tar.gz
 ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 DEBIAN_TARBALL=caffe_1.0.0+git20180821.99bd997-8.debian.tar.xz
 DEBIAN_SHA256=07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21
+# Bullseye moves from the regular mirrors to the archive host in time; both are tried, in this order.
 CAFFE_MIRRORS=${CAFFE_MIRRORS:-"http://deb.debian.org/debian http://archive.debian.org/debian"}
+# pycaffe is compiled against these numpy headers; a numpy 2 build also runs under the numpy 2 that pip
+# installs into .venv, where one built against Debian's numpy 1.24 would not import.
+BUILD_NUMPY="numpy>=2,<3"
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-$here/.venv}
 JOBS=${JOBS:-$(nproc)}
 CAFFE_CUDA=${CAFFE_CUDA:-0}
 CACHE_ROOT=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/caffe-harness}
+log_dir=$CACHE_ROOT/logs
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-  fail "Installing Debian packages needs root: run as root, install sudo, or install them yourself: $*"; fi; }
+current_step=start
+failed=0
+work=
+staging=
+step() { printf '==> %s\n' "$*"; current_step="$*"; }
+fail() {
+  printf '\nsetup failed during: %s\n%s\n' "$current_step" "$*" >&2
+  failed=1
+  exit 1
+}
+cleanup() {
+  local rc=$?
+  [ -z "$work" ] || rm -rf "$work"
+  [ -z "$staging" ] || rm -rf "$staging"   # an unfinished install never reaches the cache's real path
+  if [ "$rc" -ne 0 ] && [ "$failed" = 0 ]; then
+    printf '\nsetup failed during: %s (exit %s). Read the output above; re-running is safe: nothing half-built is kept.\n' \
+      "$current_step" "$rc" >&2
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else fail "Installing Debian packages needs root: run as root, install sudo, or run yourself: $*"
+  fi
+}
+
+if [ "$CAFFE_CUDA" = 1 ] && [ ! -f "$here/scripts/cuda-options.sh" ]; then
+  fail "CUDA build: see issue 9 / not yet supported (scripts/cuda-options.sh does not exist yet). Unset CAFFE_CUDA for the CPU build."
+fi
+mkdir -p "$log_dir" || fail "Cannot create the cache folder $log_dir: set CAFFE_CACHE to a writable folder."
 
 # ---------------------------------------------------------------------------------------------
-step "checking Debian build packages"
+step "Debian build packages"
 packages=(build-essential cmake git dpkg-dev ca-certificates debian-archive-keyring
   python3 python3-dev python3-venv
   libboost-python-dev libboost-filesystem-dev libboost-system-dev libboost-thread-dev
@@ -45,12 +84,15 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  apt_log=$log_dir/apt.log
   echo "installing: ${missing[*]}"
-  as_root apt-get update -qq || fail "apt-get update failed: check the network and /etc/apt/sources.list*."
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    || fail "apt-get install failed for: ${missing[*]}"
+  echo "  (apt's output: $apt_log)"
+  as_root apt-get -q update >>"$apt_log" 2>&1 \
+    || { tail -5 "$apt_log" >&2; fail "apt-get update failed (log: $apt_log): check the network and /etc/apt/sources.list*."; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1 \
+    || { tail -15 "$apt_log" >&2; fail "apt-get install failed (log: $apt_log) for: ${missing[*]}"; }
 else
-  echo "all present"
+  echo "all ${#packages[@]} present"
 fi
 
 pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
@@ -58,78 +100,124 @@ pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || fail "Python >= 3.11 is needed ($PYTHON is $pyver)."
 
 # ---------------------------------------------------------------------------------------------
-# The cache key covers everything that changes the binaries: source version, our edits, options.
-build_opts="cuda=$CAFFE_CUDA python=$pyver"
+# Everything that changes the binaries goes into the cache key: source version, CMake options, the numpy
+# pycaffe compiles against, and our source edits (scripts/patch-caffe.sh).
+caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
+  -DBUILD_python_layer=ON -Dpython_version="$pyver" -DBLAS=Open -DBUILD_docs=OFF -DBUILD_matlab=OFF
+  -DCMAKE_BUILD_TYPE=Release)
+flavour=cpu
 if [ "$CAFFE_CUDA" = 1 ]; then
-  . "$here/scripts/cuda-options.sh"   # sets cuda_cmake_args and extends build_opts
+  . "$here/scripts/cuda-options.sh"   # appends to caffe_options
+  flavour=cuda
 fi
-key=$(printf '%s\n' "$CAFFE_VERSION" "$build_opts" | cat - "$here/scripts/patch-caffe.sh" | sha256sum | cut -c1-12)
-prefix="$CACHE_ROOT/caffe-${CAFFE_VERSION%%+*}-$([ "$CAFFE_CUDA" = 1 ] && echo cuda || echo cpu)-py$pyver-$key"
+key=$(printf '%s\n' "$CAFFE_VERSION" "$BUILD_NUMPY" "${caffe_options[@]}" | cat - "$here/scripts/patch-caffe.sh" \
+  | sha256sum | cut -c1-12)
+prefix="$CACHE_ROOT/caffe-${CAFFE_VERSION%%+*}-$flavour-py$pyver-$key"
 
+# One build per key at a time: a second setup (another checkout, a parallel CI job) waits, then reuses it.
+exec 9>"$CACHE_ROOT/.lock-$key"
+flock -n 9 || { echo "waiting for another setup that is building $prefix"; flock 9; }
 if [ -f "$prefix/.complete" ]; then
-  step "Caffe build found in cache: $prefix"
+  step "Caffe found in cache: $prefix"
 else
-  rm -rf "$prefix"   # an unfinished build from an earlier run is never trusted
+  rm -rf "$prefix" "$prefix".partial.*   # leftovers of an interrupted build are never trusted
   work=$(mktemp -d "${TMPDIR:-/tmp}/caffe-harness-build.XXXXXX")
+  fetch_log=$log_dir/fetch-$key.log
+  build_log=$log_dir/build-$key.log
+  : >"$fetch_log"
+  : >"$build_log"
+
   step "fetching Caffe source package $CAFFE_VERSION (Debian 11 'bullseye', verified by apt)"
-  mkdir -p "$work/apt/lists/partial" "$work/src"
+  mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial" "$work/src"
+  # Private sources, lists and cache: the system's apt configuration and state are never touched.
+  aptopts=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+           -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache="$work/apt/cache" -o Debug::NoLocking=1
+           -o APT::Sandbox::User=root)   # root: the private folders are not readable by user _apt
   fetched=
   tried=()
   for mirror in $CAFFE_MIRRORS; do
-    tried+=("$mirror")
-    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main" > "$work/apt/sources.list"
-    aptopts=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-             -o Dir::State::Lists="$work/apt/lists" -o Debug::NoLocking=1)
-    if apt-get "${aptopts[@]}" -qq update && (cd "$work/src" && apt-get "${aptopts[@]}" -qq source --download-only "caffe=$CAFFE_VERSION"); then
-      fetched=$mirror; break
+    echo "  trying $mirror"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bullseye main" >"$work/apt/sources.list"
+    rm -rf "$work/apt/lists"/*Sources* "$work/apt/lists"/*Release*
+    if apt-get "${aptopts[@]}" -q update >"$work/attempt.log" 2>&1 &&
+       (cd "$work/src" && apt-get "${aptopts[@]}" -q source --download-only "caffe=$CAFFE_VERSION" >>"$work/attempt.log" 2>&1); then
+      fetched=$mirror
     fi
-    echo "  $mirror did not serve it; trying the next mirror"
+    cat "$work/attempt.log" >>"$fetch_log"
+    [ -n "$fetched" ] && break
+    tried+=("$mirror: $(grep -m1 -E '^(E|W): ' "$work/attempt.log" || true)")
   done
-  [ -n "$fetched" ] || fail "Could not download Caffe's source package from: ${tried[*]}. Check the network, or set CAFFE_MIRRORS to a Debian mirror that still carries bullseye."
+  if [ -z "$fetched" ]; then
+    fail "Could not download Caffe's source package caffe=$CAFFE_VERSION. Tried:
+$(printf '  %s\n' "${tried[@]}")
+Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror that still carries bullseye (deb-src)."
+  fi
   (cd "$work/src" && printf '%s  %s\n%s  %s\n' "$ORIG_SHA256" "$ORIG_TARBALL" "$DEBIAN_SHA256" "$DEBIAN_TARBALL" | sha256sum -c --quiet) \
-    || fail "Checksums of the downloaded source do not match the pinned ones (scripts/setup.sh)."
-  (cd "$work/src" && dpkg-source --no-check -x "caffe_$CAFFE_VERSION.dsc" caffe >/dev/null) || fail "dpkg-source could not unpack the source."
+    || fail "Checksums of the source downloaded from $fetched do not match the ones pinned in scripts/setup.sh."
+  (cd "$work/src" && dpkg-source --no-check -x "caffe_$CAFFE_VERSION.dsc" caffe >>"$fetch_log" 2>&1) \
+    || fail "dpkg-source could not unpack the source (log: $fetch_log)."
 
   step "applying the fixes for Debian 12 (scripts/patch-caffe.sh)"
   bash "$here/scripts/patch-caffe.sh" "$work/src/caffe"
 
-  step "building Caffe ($build_opts) with $JOBS jobs into $prefix"
-  cmake_args=(-DCPU_ONLY=ON -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
-    -DBUILD_python_layer=ON -Dpython_version="$pyver" -DPYTHON_EXECUTABLE="$(command -v "$PYTHON")"
-    -DBLAS=Open -DBUILD_docs=OFF -DBUILD_matlab=OFF -DCMAKE_BUILD_TYPE=Release
-    -DCMAKE_INSTALL_PREFIX="$prefix"
-    # Link straight against the cache location, so the build folder can be thrown away.
-    -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$prefix/lib")
-  [ "$CAFFE_CUDA" = 1 ] && cmake_args+=("${cuda_cmake_args[@]}")
+  step "numpy headers for pycaffe ($BUILD_NUMPY, in a throw-away venv)"
+  { "$PYTHON" -m venv "$work/pyenv" && "$work/pyenv/bin/python" -m pip install -q "$BUILD_NUMPY"; } >>"$build_log" 2>&1 \
+    || { tail -5 "$build_log" >&2; fail "Could not install $BUILD_NUMPY for the build (log: $build_log): check the network / pip's index."; }
+
+  step "building Caffe with $JOBS jobs (about 4 minutes on 2 cores; log: $build_log)"
   mkdir -p "$work/build"
-  (cd "$work/build" && cmake "${cmake_args[@]}" ../src/caffe > cmake.log 2>&1) \
-    || { tail -40 "$work/build/cmake.log" >&2; fail "CMake configuration failed (full log: $work/build/cmake.log)."; }
-  (cd "$work/build" && make -j"$JOBS" caffe pycaffe caffe.bin > make.log 2>&1) \
-    || { grep -m20 -B2 -A5 'error' "$work/build/make.log" >&2 || tail -40 "$work/build/make.log" >&2;
-         fail "Compiling Caffe failed (full log: $work/build/make.log)."; }
+  (cd "$work/build" && cmake "${caffe_options[@]}" -DPYTHON_EXECUTABLE="$work/pyenv/bin/python" \
+      -DCMAKE_INSTALL_PREFIX="$prefix" \
+      -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$prefix/lib" \
+      ../src/caffe >>"$build_log" 2>&1) \
+    || { tail -30 "$build_log" >&2; fail "CMake configuration failed (log: $build_log)."; }
+  # (The RPATH points at the cache, so the build folder can be thrown away.)
+  (cd "$work/build" && make -j"$JOBS" caffe pycaffe caffe.bin >>"$build_log" 2>&1) \
+    || { grep -m20 -B2 -A5 'error' "$build_log" >&2 || tail -40 "$build_log" >&2;
+         fail "Compiling Caffe failed (log: $build_log)."; }
+
   step "installing Caffe into the cache"
-  install_into() {
-    mkdir -p "$prefix/bin" "$prefix/lib" "$prefix/python"
-    cp -a "$work/build/lib/"libcaffe*.so* "$prefix/lib/"
-    cp -a "$work/build/tools/caffe" "$prefix/bin/caffe"
-    cp -a "$work/src/caffe/python/caffe" "$prefix/python/"
-    rm -f "$prefix/python/caffe/_caffe.so"   # the source tree holds a symlink into the build folder
-    cp "$work/build/lib/_caffe.so" "$prefix/python/caffe/_caffe.so"
-    printf 'version=%s\noptions=%s\nmirror=%s\nbuilt=%s\n' "$CAFFE_VERSION" "$build_opts" "$fetched" "$(date -u +%FT%TZ)" > "$prefix/BUILD_INFO"
-  }
-  install_into
-  touch "$prefix/.complete"
-  rm -rf "$work"
+  staging=$prefix.partial.$$
+  mkdir -p "$staging/bin" "$staging/lib" "$staging/python"
+  cp -a "$work/build/lib/"libcaffe*.so* "$staging/lib/"
+  cp -a "$work/build/tools/caffe" "$staging/bin/caffe"
+  cp -a "$work/src/caffe/python/caffe" "$staging/python/"
+  rm -f "$staging/python/caffe/_caffe.so"   # the source tree holds a symlink into the build folder
+  cp "$work/build/lib/_caffe.so" "$staging/python/caffe/_caffe.so"
+  # BUILD_INFO is what `harness doctor` reports: the source, then the options as CMake resolved them.
+  {
+    printf 'version=%s\nsource=Debian 11 source package caffe, from %s\nbuilt=%s\nnumpy_headers=%s\n' \
+      "$CAFFE_VERSION" "$fetched" "$(date -u +%FT%TZ)" "$("$work/pyenv/bin/python" -c 'import numpy; print(numpy.__version__)')"
+    sed -n -E 's/^(CPU_ONLY|USE_CUDNN|USE_NCCL|CUDA_VERSION|BLAS|OpenBLAS_LIB|BUILD_python_layer|USE_LMDB|LMDB_LIBRARIES|USE_LEVELDB|USE_HDF5|HDF5_C_LIBRARY_hdf5|USE_OPENCV|python_version|CMAKE_BUILD_TYPE):[A-Z]+=(.*)$/cmake.\1=\2/p' \
+      "$work/build/CMakeCache.txt"
+  } >"$staging/BUILD_INFO"
+  touch "$staging/.complete"
+  mv -T "$staging" "$prefix"
+  staging=
 fi
+exec 9>&-
+
+[ "$caffe_only" = 1 ] && { step "done: Caffe in $prefix (--caffe-only: no .venv)"; exit 0; }
 
 # ---------------------------------------------------------------------------------------------
-step "creating $VENV and installing caffe-harness"
+step "Python environment $VENV"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV" || fail "Could not create $VENV (Debian: apt-get install python3-venv)."
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-"$VENV/bin/python" -m pip install -q -e "$here[dev]" || fail "pip could not install the project into $VENV."
+# pip runs only when pyproject.toml changed: a warm setup needs no network (the editable install follows
+# changes to harness/ by itself).
+stamp=$VENV/.caffe-harness-installed
+want=$(sha256sum <"$here/pyproject.toml" | cut -c1-16)
+if [ -x "$VENV/bin/harness" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  echo "project already installed (pyproject.toml unchanged)"
+else
+  pip_log=$log_dir/pip.log
+  echo "pip install -e .[dev] (log: $pip_log)"
+  "$VENV/bin/python" -m pip install -e "$here[dev]" >"$pip_log" 2>&1 \
+    || { tail -15 "$pip_log" >&2; fail "pip could not install the project into $VENV (log: $pip_log)."; }
+  echo "$want" >"$stamp"
+fi
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo "$prefix/python" > "$site/caffe-harness-pycaffe.pth"
-cat > "$VENV/bin/caffe" <<WRAP
+echo "$prefix/python" >"$site/caffe-harness-pycaffe.pth"
+cat >"$VENV/bin/caffe" <<WRAP
 #!/bin/sh
 # The caffe tool from the harness's cached build; Python layers need the venv and pycaffe on the path.
 export PYTHONPATH="$site:$prefix/python:\${PYTHONPATH:-}"
@@ -137,4 +225,5 @@ exec "$prefix/bin/caffe" "\$@"
 WRAP
 chmod +x "$VENV/bin/caffe"
 "$VENV/bin/python" -c 'import caffe' || fail "pycaffe does not import from $VENV (see the error above)."
+"$VENV/bin/caffe" --version >/dev/null || fail "$VENV/bin/caffe does not run (see the error above)."
 step "done: $VENV/bin/harness and $VENV/bin/caffe use Caffe from $prefix"
