@@ -1,0 +1,185 @@
+"""`harness doctor`: which Caffe this is, how it was built, and whether it can train at all.
+
+The build facts come from the BUILD_INFO file that scripts/setup.sh writes beside the cached build, found
+from where pycaffe lives, without importing caffe here. The training check runs in a child process,
+because a Caffe CHECK failure aborts the whole process that hit it.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# The smallest net that exercises a data layer, a learnable layer, a loss, backward and the SGD update.
+TINY_NET = """name: "doctor"
+layer { name: "data" type: "DummyData" top: "data" top: "label"
+  dummy_data_param { shape { dim: 8 dim: 4 } shape { dim: 8 }
+    data_filler { type: "gaussian" std: 1 } data_filler { type: "constant" value: 1 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+  inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+"""
+SOLVER = """net: "net.prototxt"
+base_lr: 0.1
+lr_policy: "fixed"
+max_iter: {iterations}
+display: 1
+random_seed: 1
+solver_mode: CPU
+snapshot_after_train: false
+"""
+# Runs in the child, in the folder holding net.prototxt and solver.prototxt; prints one JSON line.
+CHILD = """
+import json, sys
+import caffe
+caffe.set_mode_cpu()
+solver = caffe.get_solver("solver.prototxt")
+losses = []
+for _ in range(int(sys.argv[1])):
+    solver.step(1)
+    losses.append(float(solver.net.blobs["loss"].data))
+print(json.dumps({"iterations": solver.iter, "losses": losses}))
+"""
+ITERATIONS = 3
+CHILD_TIMEOUT_S = 120
+
+
+def add_arguments(parser) -> None:
+    """No options: the doctor always does the same checks."""
+
+
+def run(args) -> int:
+    problems: list[str] = []
+    print("caffe-harness doctor")
+    show("Python", f"{sys.version.split()[0]} ({sys.executable})")
+    for package in ("numpy", "protobuf"):
+        show(package, package_version(package))
+
+    spec = importlib.util.find_spec("caffe")
+    if spec is None or spec.origin is None:
+        problems.append("pycaffe is not importable from this Python: run `make setup` (scripts/setup.sh), "
+                        "then use .venv/bin/harness.")
+    else:
+        prefix = Path(spec.origin).resolve().parent.parent.parent  # <prefix>/python/caffe/__init__.py
+        show("pycaffe", str(Path(spec.origin).parent))
+        info_path = prefix / "BUILD_INFO"
+        if info_path.is_file():
+            for label, value in describe_build(read_build_info(info_path)):
+                show(label, value)
+            show("caffe tool", caffe_tool_version(prefix / "bin" / "caffe"))
+        else:
+            show("build", f"unknown: no {info_path} (not built by scripts/setup.sh)")
+        ok, message = run_solver_in_child(TINY_NET)
+        show("solver", message)
+        if not ok:
+            problems.append(message)
+
+    if problems:
+        print("NOT OK:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print("OK")
+    return 0
+
+
+def show(label: str, value: str) -> None:
+    print(f"  {label:<13}{value}")
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def read_build_info(path: Path) -> dict[str, str]:
+    """BUILD_INFO is `key=value` lines; `cmake.NAME` keys are CMake's resolved cache entries."""
+    info = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def describe_build(info: dict[str, str]) -> list[tuple[str, str]]:
+    """(label, value) rows for the build facts a Caffe user asks about first."""
+    def cmake(name: str) -> str:
+        return info.get(f"cmake.{name}", "not recorded")
+
+    def on_off(option: str, detail: str = "") -> str:
+        value = cmake(option)
+        if value not in ("ON", "OFF"):
+            return value
+        extra = info.get(f"cmake.{detail}") if detail else None
+        return ("yes" if value == "ON" else "no") + (f" ({extra})" if value == "ON" and extra else "")
+
+    if cmake("CPU_ONLY") == "ON":
+        device = "CPU only (CPU_ONLY=ON)"
+    elif cmake("CPU_ONLY") == "OFF":
+        device = f"CUDA {info.get('cmake.CUDA_VERSION', '(version not recorded)')}, cuDNN {on_off('USE_CUDNN')}"
+    else:
+        device = "not recorded"
+    blas = cmake("BLAS") + (f" ({info['cmake.OpenBLAS_LIB']})" if "cmake.OpenBLAS_LIB" in info else "")
+    return [
+        ("Caffe", info.get("version", "not recorded")),
+        ("source", info.get("source", "not recorded")),
+        ("built", f"{info.get('built', 'not recorded')}, {cmake('CMAKE_BUILD_TYPE')}, "
+                  f"python {cmake('python_version')}, numpy headers {info.get('numpy_headers', 'not recorded')}"),
+        ("device", device),
+        ("BLAS", blas),
+        ("Python layer", on_off("BUILD_python_layer")),
+        ("LMDB", on_off("USE_LMDB", "LMDB_LIBRARIES")),
+        ("HDF5", on_off("USE_HDF5", "HDF5_C_LIBRARY_hdf5")),
+        ("LevelDB", on_off("USE_LEVELDB")),
+        ("OpenCV", on_off("USE_OPENCV")),
+    ]
+
+
+def caffe_tool_version(binary: Path) -> str:
+    if not binary.is_file():
+        return f"missing: {binary}"
+    result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
+    output = (result.stdout + result.stderr).strip()
+    return output if result.returncode == 0 else f"{binary} --version failed: {last_lines(output)}"
+
+
+def run_solver_in_child(net: str, iterations: int = ITERATIONS) -> tuple[bool, str]:
+    """Train `net` for `iterations` steps in a child Python; (ok, one-line summary or what went wrong)."""
+    with tempfile.TemporaryDirectory(prefix="harness-doctor-") as folder:
+        Path(folder, "net.prototxt").write_text(net)
+        Path(folder, "solver.prototxt").write_text(SOLVER.format(iterations=iterations))
+        try:
+            result = subprocess.run([sys.executable, "-c", CHILD, str(iterations)], cwd=folder,
+                                    capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return False, f"the tiny solver did not finish {iterations} iterations in {CHILD_TIMEOUT_S} s"
+    if result.returncode != 0:
+        how = f"was killed by signal {-result.returncode}" if result.returncode < 0 else f"exited {result.returncode}"
+        return False, f"the tiny solver's process {how}: {caffe_failure(result.stderr)}"
+    try:
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return False, f"the tiny solver printed no result: {last_lines(result.stdout + result.stderr)}"
+    losses = report["losses"]
+    if report["iterations"] != iterations or not all(map(math.isfinite, losses)):
+        return False, f"the tiny solver ran {report['iterations']}/{iterations} iterations, losses {losses}"
+    return True, f"{iterations} iterations on a tiny DummyData net: loss " + ", ".join(f"{x:.4g}" for x in losses)
+
+
+def caffe_failure(stderr: str) -> str:
+    """Caffe's own reason: its glog F-line (`F1123 ... Check failed: ...`), else the last lines."""
+    fatal = [line for line in stderr.splitlines() if line.startswith("F") and "] " in line]
+    return fatal[-1].split("] ", 1)[1] if fatal else last_lines(stderr)
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) if lines else "(no output)"

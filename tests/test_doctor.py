@@ -1,0 +1,46 @@
+"""`harness doctor` against the real cached Caffe build, and its pieces on hand-made inputs."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.doctor import TINY_NET, describe_build, run_solver_in_child
+
+HARNESS = Path(sys.executable).with_name("harness")
+
+
+@pytest.mark.caffe
+def test_doctor_reports_the_build_and_trains_the_tiny_net():
+    result = subprocess.run([str(HARNESS), "doctor"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.rstrip().endswith("OK")
+    assert "1.0.0+git20180821.99bd997" in out
+    assert "CPU only" in out and "caffe version 1.0.0" in out
+    for label in ("Python layer", "LMDB", "HDF5"):
+        assert re.search(rf"^ +{label} +yes", out, re.MULTILINE), label
+    assert "3 iterations on a tiny DummyData net" in out
+
+
+@pytest.mark.caffe
+def test_a_caffe_abort_in_the_child_becomes_a_message():
+    broken = TINY_NET.replace('bottom: "ip" bottom: "label"', 'bottom: "ip" bottom: "no_such_blob"')
+    ok, message = run_solver_in_child(broken)
+    assert not ok
+    assert "signal 6" in message and "Unknown bottom blob 'no_such_blob'" in message
+
+
+def test_build_facts_come_from_cmake_entries():
+    rows = dict(describe_build({
+        "version": "1.0.0+git20180821.99bd997-8",
+        "cmake.CPU_ONLY": "OFF", "cmake.CUDA_VERSION": "13.0", "cmake.USE_CUDNN": "OFF",
+        "cmake.BLAS": "Open", "cmake.OpenBLAS_LIB": "/usr/lib/libopenblas.so",
+        "cmake.BUILD_python_layer": "ON", "cmake.USE_LMDB": "ON", "cmake.LMDB_LIBRARIES": "/usr/lib/liblmdb.so",
+    }))
+    assert rows["device"] == "CUDA 13.0, cuDNN no"
+    assert rows["BLAS"] == "Open (/usr/lib/libopenblas.so)"
+    assert rows["Python layer"] == "yes"
+    assert rows["LMDB"] == "yes (/usr/lib/liblmdb.so)"
+    assert rows["HDF5"] == "not recorded"
