@@ -1,0 +1,17 @@
+# The README's two commands: `make demo` and `make test`. Each sets everything up first (scripts/setup.sh:
+# Debian packages, cached Caffe build, .venv); a warm setup takes seconds.
+.PHONY: setup demo test docker-cpu
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/python prototxt/digits_healthy/make_data.py
+	.venv/bin/harness train prototxt/digits_healthy/solver.prototxt
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+# Build Dockerfile.cpu (Docker engine, else podman) and run `harness doctor` inside the image.
+docker-cpu:
+	bash scripts/docker-check.sh harness doctor
