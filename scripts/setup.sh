@@ -87,9 +87,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_log=$log_dir/apt.log
   echo "installing: ${missing[*]}"
   echo "  (apt's output: $apt_log)"
-  as_root apt-get -q update >>"$apt_log" 2>&1 \
+  # Wait for another apt (unattended upgrades, a parallel setup) instead of failing on its lock.
+  apt_wait=(-o DPkg::Lock::Timeout=300)
+  as_root apt-get "${apt_wait[@]}" -q update >>"$apt_log" 2>&1 \
     || { tail -5 "$apt_log" >&2; fail "apt-get update failed (log: $apt_log): check the network and /etc/apt/sources.list*."; }
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1 \
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -q --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1 \
     || { tail -15 "$apt_log" >&2; fail "apt-get install failed (log: $apt_log) for: ${missing[*]}"; }
 else
   echo "all ${#packages[@]} present"
