@@ -1,0 +1,167 @@
+"""Rule thresholds: dataclass defaults here, then the user's YAML file, then `--set rule.key=value`.
+
+configs/default.yaml is the documented copy of these defaults (a test keeps the two equal). Everything
+is validated once, here at the edge, so rules read typed fields and never re-parse strings.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Optional
+
+import yaml
+
+from .errors import HarnessError
+from .findings import HALT, OFF, WARN
+
+POLICIES = (HALT, WARN, OFF)
+
+
+def _fraction(default: float):
+    return field(default=default, metadata={"min": 0.0, "max": 1.0})
+
+
+def _positive(default):
+    return field(default=default, metadata={"min_exclusive": 0})
+
+
+def _iters(default: int):
+    return field(default=default, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class NonfiniteConfig:
+    policy: str = HALT
+
+
+@dataclass(frozen=True)
+class DeadConfig:
+    policy: str = HALT
+    zero_fraction: float = _fraction(0.99)      # share of exact zeros in a rectifier's top
+    patience_iters: int = _iters(5)             # consecutive iterations at or above it
+
+
+@dataclass(frozen=True)
+class NoGradientConfig:
+    policy: str = HALT
+    patience_iters: int = _iters(5)             # consecutive iterations with an exactly-zero diff
+
+
+@dataclass(frozen=True)
+class VanishingConfig:
+    policy: str = WARN
+    min_mean_abs: float = _positive(1e-7)       # mean |param diff| below this (but not 0) is vanishing
+    min_depth_ratio: float = _positive(1e-4)    # bottom-most / top-most weight diff below this
+    patience_iters: int = _iters(5)             # consecutive iterations either must hold
+
+
+@dataclass(frozen=True)
+class ExplodingConfig:
+    policy: str = WARN
+    max_mean_abs: float = _positive(1e6)        # mean |param diff| above this is exploding
+    growth_factor: float = _positive(1000.0)    # L2 of all param diffs vs its minimum over the window
+    window_iters: int = _iters(10)
+
+
+@dataclass(frozen=True)
+class Config:
+    nonfinite: NonfiniteConfig = NonfiniteConfig()
+    dead: DeadConfig = DeadConfig()
+    no_gradient: NoGradientConfig = NoGradientConfig()
+    vanishing: VanishingConfig = VanishingConfig()
+    exploding: ExplodingConfig = ExplodingConfig()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sections() -> list:
+    return [f.name for f in fields(Config)]
+
+
+def _allowed(names) -> str:
+    return ", ".join(names)
+
+
+def _coerce(value, kind: type, where: str, key: str):
+    # YAML 1.1 reads `1e-7` (no dot) as a string, and --set values always arrive as strings.
+    if kind is str:
+        if isinstance(value, str):
+            return value
+    elif not isinstance(value, bool):
+        if isinstance(value, str):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        elif kind is float and isinstance(value, (int, float)):
+            return float(value)
+        elif kind is int and isinstance(value, int):
+            return value
+    wanted = {str: "a string", int: "an integer", float: "a number"}[kind]
+    raise HarnessError(f"{where}: {key} must be {wanted}, got {value!r}")
+
+
+def _check_range(value, metadata: dict, where: str, key: str) -> None:
+    if "min" in metadata and value < metadata["min"]:
+        raise HarnessError(f"{where}: {key} must be >= {metadata['min']}, got {value}")
+    if "max" in metadata and value > metadata["max"]:
+        raise HarnessError(f"{where}: {key} must be <= {metadata['max']}, got {value}")
+    if "min_exclusive" in metadata and value <= metadata["min_exclusive"]:
+        raise HarnessError(f"{where}: {key} must be > {metadata['min_exclusive']}, got {value}")
+
+
+def _apply(config: Config, rule: str, key: str, value, where: str) -> Config:
+    sections = _sections()
+    if rule not in sections:
+        raise HarnessError(f"{where}: unknown rule '{rule}'; allowed rules: {_allowed(sections)}")
+    section = getattr(config, rule)
+    known = {f.name: f for f in fields(section)}
+    if key not in known:
+        raise HarnessError(f"{where}: unknown key '{rule}.{key}'; allowed keys for {rule}: {_allowed(known)}")
+    spec = known[key]
+    kind = type(spec.default)
+    value = _coerce(value, kind, where, f"{rule}.{key}")
+    if key == "policy" and value not in POLICIES:
+        raise HarnessError(f"{where}: {rule}.policy must be one of {_allowed(POLICIES)}, got {value!r}")
+    _check_range(value, spec.metadata, where, f"{rule}.{key}")
+    return replace(config, **{rule: replace(section, **{key: value})})
+
+
+def _read_yaml(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = yaml.safe_load(stream)
+    except OSError as error:
+        raise HarnessError(f"config file {path}: cannot be read ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        place = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise HarnessError(f"config file {path}{place}: not valid YAML: {problem}") from error
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise HarnessError(f"config file {path}: expected a mapping of rules ({_allowed(_sections())}), "
+                           f"got {type(data).__name__}")
+    return data
+
+
+def load(path: Optional[str], overrides: Optional[dict] = None) -> Config:
+    """Defaults, then the YAML file at `path` (if any), then `overrides` {"rule.key": "value"}."""
+    config = Config()
+    if path is not None:
+        where = f"config file {path}"
+        for rule, section in _read_yaml(path).items():
+            if not isinstance(section, dict):
+                if rule not in _sections():
+                    raise HarnessError(f"{where}: unknown rule '{rule}'; allowed rules: {_allowed(_sections())}")
+                raise HarnessError(f"{where}: '{rule}' must be a mapping of keys, got {section!r}")
+            for key, value in section.items():
+                config = _apply(config, str(rule), str(key), value, where)
+    for dotted, value in (overrides or {}).items():
+        where = f"--set {dotted}={value}"
+        rule, dot, key = dotted.partition(".")
+        if not dot:
+            raise HarnessError(f"{where}: expected rule.key=value; allowed rules: {_allowed(_sections())}")
+        config = _apply(config, rule, key, value, where)
+    return config

@@ -1,0 +1,89 @@
+"""Feeds records to the rules in the order Caffe produces them and collects their findings.
+
+Consecutive BlobStats of one (iteration, net, pass, phase, layer) form a group that the per-layer rules
+judge once it is complete: when the next record has another key, or when the live driver calls
+`end_layer()` right after Caffe finished the layer (so it can stop inside the iteration).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..config import Config
+from ..findings import HALT, OFF, Finding
+from ..netinfo import SolverInfo
+from ..records import BlobStat, IterationEnd, ParamNorms
+from . import REGISTRY
+from .base import LIVE, LOG, Context, LayerGroup
+
+SOURCES = (LIVE, LOG)
+
+
+def _key(stat: BlobStat) -> tuple:
+    return (stat.iteration, stat.net, stat.pass_index, stat.phase, stat.layer)
+
+
+class RuleEngine:
+    def __init__(self, config: Config, nets: dict, solver: Optional[SolverInfo], source: str = LIVE):
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        self.context = Context(nets, solver, source)
+        self.rules = [rule(getattr(config, rule.name), self.context) for rule in REGISTRY
+                      if getattr(config, rule.name).policy != OFF]
+        self._group: list = []
+        self._findings: list = []
+        self._seen: set = set()
+        self._halt: Optional[Finding] = None
+
+    @property
+    def halt(self) -> Optional[Finding]:
+        return self._halt
+
+    @property
+    def findings(self) -> list:
+        return list(self._findings)
+
+    def feed(self, record) -> list:
+        if isinstance(record, BlobStat):
+            if self._group and _key(self._group[0]) != _key(record):
+                found = self.end_layer()
+                self._group.append(record)
+                return found
+            self._group.append(record)
+            return []
+        found = self.end_layer()
+        if isinstance(record, ParamNorms):
+            self.context.add_norms(record)
+            return found + self._ask(lambda rule: rule.on_norms(record))
+        if isinstance(record, IterationEnd):
+            return found + self._ask(lambda rule: rule.on_iteration(record))
+        return found        # TestResult, Event: no rule reads them yet
+
+    def end_layer(self) -> list:
+        if not self._group:
+            return []
+        first = self._group[0]
+        group = LayerGroup(first.iteration, first.net, first.pass_index, first.phase, first.layer,
+                           tuple(self._group))
+        self._group = []
+        self.context.add(group)
+        return self._ask(lambda rule: rule.on_layer(group))
+
+    def finish(self) -> list:
+        return self.end_layer() + self._ask(lambda rule: rule.finish())
+
+    def _ask(self, hook) -> list:
+        # After a halt the run is over: a live run stops there, and a log is judged the same way.
+        if self._halt is not None:
+            return []
+        new = []
+        for rule in self.rules:
+            for finding in hook(rule):
+                key = (finding.kind, finding.net, finding.layer)
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+                new.append(finding)
+                if finding.severity == HALT and self._halt is None:
+                    self._halt = finding
+        self._findings += new
+        return new

@@ -1,0 +1,89 @@
+"""Concrete changes to try, written against the user's own solver and net files.
+
+Rules pick the suggestions (they know the cause); these functions only spell them with the user's
+values and paths, so every rule words the same fix the same way.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..netinfo import LayerInfo, SolverInfo
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def solver_file(solver: Optional[SolverInfo]) -> str:
+    return solver.solver_path if solver is not None and solver.solver_path else "the solver prototxt"
+
+
+def net_file(solver: Optional[SolverInfo], net: str) -> str:
+    path = solver.net_paths.get(net) if solver is not None else None
+    return path or "the net prototxt"
+
+
+def lower_lr(solver: Optional[SolverInfo]) -> str:
+    if solver is None or not solver.base_lr:
+        return f"lower `base_lr` tenfold in {solver_file(solver)}"
+    return f"`base_lr: {_num(solver.base_lr)} -> {_num(solver.base_lr / 10)}` in {solver_file(solver)}"
+
+
+def clip_gradients(solver: Optional[SolverInfo]) -> str:
+    if solver is not None and solver.clip_gradients is not None:
+        return (f"`clip_gradients: {_num(solver.clip_gradients)} -> {_num(solver.clip_gradients / 10)}` "
+                f"in {solver_file(solver)}")
+    return f"add `clip_gradients: 10` to {solver_file(solver)}"
+
+
+def lower_loss_weight(layer: LayerInfo, weight: float, solver: Optional[SolverInfo], net: str) -> str:
+    return (f"`loss_weight` of loss layer {layer.name}: `{_num(weight)} -> 1` in {net_file(solver, net)} "
+            f"(or lower it further until the losses have similar magnitudes)")
+
+
+def fix_input(layer: LayerInfo) -> str:
+    source = f" {layer.source}" if layer.source else ""
+    return (f"the input holds non-finite values: clean or drop the samples in the data source{source} "
+            f"of layer {layer.name} ({layer.type}), e.g. check it with numpy.isfinite")
+
+
+def fix_python_layer(layer: LayerInfo, method: str) -> str:
+    return (f"fix the `{method}()` of Python layer {layer.name}: it produces non-finite values from finite "
+            f"inputs (guard divisions and logarithms, e.g. add a small epsilon)")
+
+
+def normalise_targets(layer: LayerInfo) -> str:
+    return (f"scale the inputs or targets of loss layer {layer.name} ({layer.type}) to a small range "
+            f"(e.g. mean 0, std 1), or lower its `loss_weight`")
+
+
+def add_batchnorm(layer: LayerInfo) -> str:
+    return f"add a `BatchNorm` + `Scale` pair after layer {layer.name} to keep its outputs in range"
+
+
+def change_init(layer: LayerInfo) -> str:
+    return (f"give layer {layer.name} a scaled initialisation: `weight_filler {{ type: \"msra\" }}` "
+            f"(or \"xavier\") instead of a fixed-std gaussian")
+
+
+def check_weights_file() -> str:
+    return "the weights given with --weights already hold non-finite values: use an earlier, finite snapshot"
+
+
+def bias_filler(feeding: LayerInfo, rectifier: LayerInfo) -> str:
+    return (f"check `bias_filler` of layer {feeding.name}: a negative constant there makes every input of "
+            f"{rectifier.name} negative; use `bias_filler {{ type: \"constant\" value: 0.1 }}`")
+
+
+def leaky_relu(rectifier: LayerInfo) -> str:
+    return (f"let layer {rectifier.name} pass a little gradient for negative inputs: "
+            f"`relu_param {{ negative_slope: 0.01 }}`")
+
+
+def connect_or_freeze(layer: LayerInfo, solver: Optional[SolverInfo], net: str) -> str:
+    return (f"connect layer {layer.name} to a loss, or freeze it on purpose with `param {{ lr_mult: 0 }}` "
+            f"in {net_file(solver, net)}")
+
+
+def remove_propagate_down(blocker: LayerInfo, solver: Optional[SolverInfo], net: str) -> str:
+    return f"remove `propagate_down: false` from layer {blocker.name} in {net_file(solver, net)}"
