@@ -120,6 +120,8 @@ def _apply(config: Config, rule: str, key: str, value, where: str) -> Config:
         raise HarnessError(f"{where}: unknown key '{rule}.{key}'; allowed keys for {rule}: {_allowed(known)}")
     spec = known[key]
     kind = type(spec.default)
+    if key == "policy" and value is False:
+        value = OFF         # YAML 1.1 reads an unquoted `off` as false
     value = _coerce(value, kind, where, f"{rule}.{key}")
     if key == "policy" and value not in POLICIES:
         raise HarnessError(f"{where}: {rule}.policy must be one of {_allowed(POLICIES)}, got {value!r}")
