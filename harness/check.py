@@ -9,6 +9,7 @@ expected.yaml (every key optional; see docs/zoo.md):
     warnings: [{kind: exploding}]       # each entry must match one warning; [] means "no warnings"
     warn_before_anomaly: [exploding]    # a warning of that kind at an iteration before the anomaly's
     min_test_accuracy: 0.9              # every `accuracy*` output of the last test pass in caffe.log
+    crosscheck: {mismatched: 0, unmatched_log_lines: 0}   # counts of the cross-check summary, exact
 A mapping matches a verdict entry when each of its keys holds exactly the same value there.
 """
 from __future__ import annotations
@@ -32,7 +33,9 @@ from .errors import HarnessError
 EXPECTED_FILE = "expected.yaml"
 STATUSES = ("ok", "halted", "error")
 FINDING_KEYS = {"kind", "iteration", "phase", "net", "layer", "blob", "value", "message", "severity", "rule"}
-TOP_KEYS = {"status", "iterations_run", "anomaly", "warnings", "warn_before_anomaly", "min_test_accuracy"}
+TOP_KEYS = {"status", "iterations_run", "anomaly", "warnings", "warn_before_anomaly", "min_test_accuracy",
+            "crosscheck"}
+CROSSCHECK_KEYS = {"compared", "mismatched", "unmatched_log_lines", "unmatched_harness_values"}
 # The test pass's outputs as Caffe logs them: "Test net output #0: accuracy = 0.97".
 _TEST_OUTPUT = re.compile(r"Test net output #\d+: (\S+) = (\S+)")
 _TESTING = re.compile(r"Iteration \d+, Testing net \(#\d+\)")
@@ -110,6 +113,10 @@ def load_expected(path: Path) -> dict:
         raise bad("warn_before_anomaly must be a list of warning kinds such as [exploding].")
     if kinds and "iteration" not in (expected.get("anomaly") or {}):
         raise bad("warn_before_anomaly needs an anomaly with an iteration to compare with.")
+    counts = expected.get("crosscheck", {})
+    if not isinstance(counts, dict) or not set(counts) <= CROSSCHECK_KEYS or \
+            not all(type(v) is int for v in counts.values()):
+        raise bad(f"crosscheck must map some of {', '.join(sorted(CROSSCHECK_KEYS))} to integers.")
     accuracy = expected.get("min_test_accuracy", 0)
     if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
         raise bad("min_test_accuracy must be a number.")
@@ -138,6 +145,8 @@ def compare(expected: dict, verdict: dict, log_text: str = "") -> list:
     for key in ("status", "iterations_run"):
         if key in expected and verdict.get(key) != expected[key]:
             differences.append(f"{key}: expected {expected[key]!r}, got {verdict.get(key)!r}")
+    if verdict.get("caffe_error") and expected.get("status") != "error":
+        differences.append(f"caffe_error: {verdict['caffe_error']}")
     anomaly = verdict.get("anomaly")
     if "anomaly" in expected:
         want = expected["anomaly"]
@@ -161,6 +170,10 @@ def compare(expected: dict, verdict: dict, log_text: str = "") -> list:
         if limit is None or not any(w.get("kind") == kind and isinstance(w.get("iteration"), int)
                                     and w["iteration"] < limit for w in warnings):
             differences.append(f"warn_before_anomaly: no {kind} warning before the anomaly's iteration {limit}")
+    crosscheck = verdict.get("crosscheck") or {}
+    for key, value in expected.get("crosscheck", {}).items():
+        if crosscheck.get(key) != value:
+            differences.append(f"crosscheck: expected {key} {value}, got {crosscheck.get(key)}")
     if "min_test_accuracy" in expected:
         accuracies = {k: v for k, v in last_test_outputs(log_text).items() if k.startswith("accuracy")}
         if not accuracies:

@@ -55,6 +55,11 @@ def test_compare_warnings_none_listed_and_before_the_anomaly():
         "warn_before_anomaly: no exploding warning before the anomaly's iteration 3"]
 
 
+def test_compare_crosscheck_counts():
+    assert check.compare({"crosscheck": {"mismatched": 0, "unmatched_log_lines": 0}}, HALTED) == []
+    assert check.compare({"crosscheck": {"compared": 100}}, HALTED) == ["crosscheck: expected compared 100, got 120"]
+
+
 def test_min_test_accuracy_reads_the_last_test_pass_of_caffe_log():
     log = ("I1123 solver.cpp:330] Iteration 0, Testing net (#0)\n"
            "I1123 solver.cpp:397]     Test net output #0: accuracy = 0.95\n"
@@ -78,6 +83,7 @@ def test_min_test_accuracy_reads_the_last_test_pass_of_caffe_log():
     ("warnings: {kind: exploding}", "warnings must be a list"),
     ("warn_before_anomaly: [exploding]", "needs an anomaly with an iteration"),
     ("min_test_accuracy: high", "min_test_accuracy must be a number"),
+    ("crosscheck: {mismatches: 0}", "crosscheck must map some of"),
 ])
 def test_a_bad_expected_yaml_names_the_file_and_the_problem(tmp_path, text, problem):
     path = tmp_path / "expected.yaml"
