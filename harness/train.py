@@ -1,0 +1,133 @@
+"""`harness train SOLVER`: train under the harness, judge every iteration, and leave a run directory."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from . import config as harness_config
+from . import netinfo, report, rundir, solver as solver_loader, supervisor, verdict
+from .errors import HarnessError
+from .records import read_records
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("solver", help="the solver prototxt, as for `caffe train -solver`")
+    parser.add_argument("--gpu", type=int, metavar="N", help="run on GPU N (default: CPU)")
+    parser.add_argument("--weights", help="comma-separated .caffemodel files to start from (like caffe train -weights)")
+    parser.add_argument("--snapshot", help="a .solverstate to resume from (like caffe train -snapshot)")
+    parser.add_argument("--max-iter", type=int, help="override the solver's max_iter")
+    parser.add_argument("--display", type=int, default=1, metavar="N",
+                        help="let Caffe print its debug lines every N iterations (default 1); the harness "
+                             "computes its statistics on every iteration regardless")
+    parser.add_argument("--snapshot-every", type=int, default=0, metavar="S",
+                        help="also snapshot every S iterations (default: only on halt and at the end)")
+    parser.add_argument("--config", help="YAML file with rule thresholds and policies (see configs/default.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE",
+                        help="override one setting, e.g. --set dead.policy=warn (repeatable)")
+    parser.add_argument("--run-dir", help="where to write the run (default runs/<UTC time>-<net name>)")
+    parser.add_argument("--strict", action="store_true", help="fail the run if any debug line disagrees with the harness")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _overrides(pairs) -> dict:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or "." not in key:
+            raise HarnessError(f"--set {pair!r}: expected RULE.KEY=VALUE, e.g. --set dead.zero_fraction=0.95.")
+        result[key.strip()] = value.strip()
+    return result
+
+
+class Progress:
+    """One live line on a terminal; elsewhere a line every tenth of the run."""
+
+    def __init__(self, max_iter: int, quiet: bool):
+        self.max_iter, self.quiet = max_iter, quiet
+        self.tty = sys.stderr.isatty()
+        self.every = max(1, max_iter // 10)
+        self.started = time.monotonic()
+
+    def __call__(self, end, check) -> None:
+        if self.quiet or not (self.tty or end.iteration % self.every == 0):
+            return
+        rate = (end.iteration + 1) / max(time.monotonic() - self.started, 1e-9)
+        loss = "n/a" if end.loss is None else f"{end.loss:.5g}"
+        lr = "n/a" if end.lr is None else f"{end.lr:.3g}"
+        text = (f"iter {end.iteration + 1}/{self.max_iter}  loss {loss}  lr {lr}  {rate:.1f} it/s  "
+                f"cross-check {check.compared} compared, {len(check.mismatches)} mismatched")
+        print(("\r" + text + "\033[K") if self.tty else text, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty and not self.quiet:
+            print(file=sys.stderr)
+
+
+def run(args) -> int:
+    config = harness_config.load(args.config, _overrides(args.set))
+    loaded = solver_loader.load(args.solver)
+    train_net = loaded.nets["train"][1]
+    run_dir = rundir.make(args.run_dir, train_net.name)
+    overrides = solver_loader.Overrides(display=args.display, max_iter=args.max_iter,
+                                        snapshot_every=args.snapshot_every)
+    effective = solver_loader.write_effective(loaded, run_dir, overrides)
+    solver = solver_loader.solver_info(loaded)
+    config_path = run_dir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    max_iter = args.max_iter if args.max_iter is not None else loaded.param.max_iter
+    (run_dir / "run.json").write_text(json.dumps({
+        "command": " ".join(shlex.quote(a) for a in sys.argv), "cwd": str(Path.cwd()),
+        "solver": str(loaded.path), "effective_solver": str(effective),
+        "nets": {role: str(src) for role, (src, _) in loaded.nets.items()},
+        "path_notes": loaded.notes, "random_seed": solver.random_seed, "max_iter": max_iter,
+        "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }, indent=1))
+    if not args.quiet:
+        for note in loaded.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"run directory: {run_dir}", file=sys.stderr)
+
+    spec = {
+        "solver": str(effective), "run_dir": str(run_dir), "config": str(config_path), "gpu": args.gpu,
+        "weights": [w for w in (args.weights or "").split(",") if w], "snapshot": args.snapshot,
+        "display": args.display, "python_paths": loaded.python_paths,
+        "net_files": _effective_net_files(effective),
+    }
+    progress = Progress(max_iter, args.quiet)
+    outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
+    progress.done()
+    return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet)
+
+
+def _effective_net_files(effective: Path) -> dict:
+    param = solver_loader.read_prototxt(effective, solver_loader.caffe_pb2().SolverParameter())
+    if param.net:
+        return {"train": param.net, **{f"test{k}": param.net for k in range(len(param.test_iter))}}
+    return {"train": param.train_net, **{f"test{k}": path for k, path in enumerate(param.test_net)}}
+
+
+def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool) -> int:
+    nets_path = run_dir / "nets.json"
+    nets = ({name: netinfo.from_dict(d) for name, d in json.loads(nets_path.read_text()).items()}
+            if nets_path.exists() else {})
+    status = outcome.status
+    if strict and outcome.crosscheck and outcome.crosscheck["mismatched"] and status == "ok":
+        status = "error"
+    result = verdict.build(status, outcome.iterations_run, outcome.findings, outcome.crosscheck,
+                           outcome.caffe_error, source="live", snapshot=outcome.snapshot,
+                           signal=outcome.exit_signal)
+    verdict.write(run_dir / "verdict.json", result)
+    with open(run_dir / "records.jsonl") as stream:
+        report.write(run_dir, result, read_records(stream), nets, solver)
+    if not quiet:
+        print(report.terminal_summary(result), file=sys.stderr)
+    if outcome.exit_signal:
+        return 130 if outcome.exit_signal == "SIGINT" else 143
+    return verdict.exit_code(result)
