@@ -330,3 +330,11 @@ def test_vanishing_absolute_threshold_and_depth_ratio():
     found = run(engine(net), stream(net, range(8), ratio))
     assert [(f.kind, f.layer, f.evidence["top_layer"]) for f in found] == [("vanishing", "fc1", "fc2")]
     assert found[0].evidence["confirmed_at"] == 4
+
+
+def test_the_bias_below_a_batchnorm_is_not_vanishing():
+    extra = [layer("bn", "BatchNorm", ("fc2",), ("fc2",), 3)]
+    net = mlp(extra)
+    tiny = lambda it: {(BACKWARD, "fc2", "param blob 1"): {"mean_abs": 1e-10},
+                       (BACKWARD, "bn", "param blob 0"): {"mean_abs": 0.0}}
+    assert run(engine(net), stream(net, range(8), tiny)) == []

@@ -1,13 +1,14 @@
 """vanishing: gradients too small to learn from, from the per-parameter diff magnitudes.
 
 Two signs, each held for `patience_iters` consecutive iterations (with backward records):
-- a learnable parameter's mean |diff| below `min_mean_abs` but not 0 (0 is no_gradient's case);
+- a learnable parameter's mean |diff| below `min_mean_abs` but not 0 (0 is no_gradient's case), except
+  the bias of a layer feeding a BatchNorm, whose gradient is ~0 by design;
 - the bottom-most learnable weight's mean |diff| below `min_depth_ratio` times the top-most one's.
 """
 from __future__ import annotations
 
 from ..records import BACKWARD, TRAIN
-from . import suggest
+from . import structure, suggest
 from .base import Rule, lr_mult
 
 _RATIO = "depth ratio"
@@ -35,12 +36,22 @@ class Vanishing(Rule):
         learnable = [(layer, info, k, stat) for layer, info, k, stat in records if lr_mult(info, k) != 0]
         found = []
         for layer, info, k, stat in learnable:
+            if self._bias_before_batchnorm(info, k):
+                continue
             small = 0 < stat.mean_abs < self.settings.min_mean_abs
             since, count = self._streak((layer, stat.blob), small, end.iteration)
             if count == self.settings.patience_iters:
                 found.append(self._small(layer, stat, since, end.iteration))
         found += self._depth_ratio(learnable, end.iteration)
         return found
+
+    def _bias_before_batchnorm(self, info, k) -> bool:
+        """BatchNorm subtracts the batch mean, so a bias right below it gets a gradient of ~0 by design."""
+        net = self.context.net(TRAIN)
+        if info is None or net is None or k == 0:
+            return False
+        return any(consumer.type == "BatchNorm"
+                   for top in info.tops for consumer, _ in structure.consumers(net, info.name, top))
 
     def _small(self, layer, stat, since, now):
         message = (f"{stat.blob} of layer {layer} has vanishing gradients: mean |diff| = {stat.mean_abs:.3g} "
