@@ -100,8 +100,8 @@ def run(spec: dict, run_dir: Path, python_paths: list,
             row = json.loads(line)
         except ValueError:
             return   # the unfinished last line of a worker that died mid-write
-        if "message" in row:
-            handle_message(row)
+        if "control" in row:
+            handle_control(row)
             return
         records_file.write(line + "\n")
         record = from_dict(row)
@@ -112,8 +112,8 @@ def run(spec: dict, run_dir: Path, python_paths: list,
             outcome.iterations_run = record.iteration + 1
             on_iteration(record, check)
 
-    def handle_message(row: dict) -> None:
-        kind = row.pop("message")
+    def handle_control(row: dict) -> None:
+        kind = row.pop("control")
         if kind == "finding":
             outcome.findings.append(Finding(**dict(row, suggestions=tuple(row["suggestions"]))))
         elif kind == "end":

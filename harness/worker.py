@@ -41,8 +41,9 @@ class Channel:
     def record(self, record) -> None:
         self._pending.append(to_json(record))
 
-    def message(self, **fields) -> None:
-        self._pending.append(json.dumps({"message": fields.pop("kind"), **fields}, default=str))
+    def control(self, what: str, /, **fields) -> None:
+        """A message about the run itself (started, finding, end), told apart by its "control" key."""
+        self._pending.append(json.dumps({"control": what, **fields}, default=str))
 
     def flush(self) -> None:
         if self._pending:
@@ -240,7 +241,7 @@ class Worker:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
-        self.channel.message(kind="started", iteration=solver.iter, max_iter=solver_param.max_iter)
+        self.channel.control("started", iteration=solver.iter, max_iter=solver_param.max_iter)
         self.channel.flush()
         status = "ok"
         try:
@@ -251,11 +252,11 @@ class Worker:
         except StopRequested:
             status = "interrupted"
         for finding in self._findings(nets):
-            self.channel.message(kind="finding", **finding.as_verdict_entry())
+            self.channel.control("finding", **finding.as_verdict_entry())
         snapshot = None
         if status != "ok" or spec.get("snapshot_at_end", True):
             snapshot = self._snapshot(solver)
-        self.channel.message(kind="end", status=status, iterations_run=solver.iter, snapshot=snapshot,
+        self.channel.control("end", status=status, iterations_run=solver.iter, snapshot=snapshot,
                              signal=self.stop_signal)
         self.channel.flush()
         return 0
