@@ -20,6 +20,7 @@ CAUSES = {
     "bad_input": "bad input data: the data itself holds NaN/Inf",
     "python_layer": "a bug in a Python layer: it computes non-finite values from finite inputs",
     "loss_layer": "the loss overflowed (unscaled targets, a large loss_weight or a too large step)",
+    "math_domain": "a math layer (Log, Power) fed values outside its domain",
     "initialisation": "initial weights too large: activations overflow before any update",
     "exploding": "exploding activations or gradients (learning rate too high, no clipping)",
     "corrupted_weights": "the weights became non-finite in an update (or were loaded that way)",

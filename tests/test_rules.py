@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from harness import config
 from harness.findings import HALT, WARN
-from harness.netinfo import SolverInfo
+from harness.netinfo import SolverInfo, build
 from harness.records import BACKWARD, FORWARD, Event
 from harness.records import TestResult as CaffeTestResult  # not a pytest class
 from harness.rules import REGISTRY
@@ -91,6 +91,20 @@ def test_nonfinite_in_the_data_layer_says_the_input_holds_it_and_names_the_sourc
     assert (eng.halt.layer, eng.halt.blob, eng.halt.evidence["cause"]) == ("data", "data", "bad_input")
     assert "train.h5list" in eng.halt.message and "input" in eng.halt.message
     assert any("train.h5list" in s for s in eng.halt.suggestions)
+
+
+def test_a_log_layer_fed_out_of_its_domain_by_the_data_points_at_both():
+    net = build("logs", [layer("data", "HDF5Data", tops=("counts", "label")),
+                         layer("log1p", "Log", ("counts",), ("log_counts",)),
+                         layer("fc", "InnerProduct", ("log_counts",), ("fc",), 2),
+                         layer("loss", "SoftmaxWithLoss", ("fc", "label"), ("loss",), loss_weights=[1.0])],
+                {"data": spec(source="counts.list")}, False)
+    bad = {(FORWARD, "log1p", "log_counts"): nan(), (FORWARD, "fc", "fc"): nan()}
+    eng = engine(net)
+    run(eng, stream(net, range(6), lambda it: bad if it == 4 else None, passes=2))
+    assert (eng.halt.iteration, eng.halt.layer, eng.halt.blob) == (4, "log1p", "log_counts")
+    assert eng.halt.evidence["cause"] == "math_domain" and "log of a value <= 0" in eng.halt.message
+    assert any("counts.list" in s for s in eng.halt.suggestions)
 
 
 def test_nonfinite_in_backward_names_the_first_layer_whose_diff_turns_non_finite():

@@ -12,6 +12,10 @@ from . import structure, suggest
 from .base import LOG, Rule, is_nonfinite
 
 
+# Layers that turn finite inputs into NaN/Inf outside their domain, and that domain's violation.
+_DOMAINS = {"Log": "a log of a value <= 0", "Power": "a fractional power of a negative value or 0 to a negative power"}
+
+
 def _first(stats: list):
     # Prefer what Caffe prints, so the finding names the line a reader finds first in caffe.log.
     printed = [s for s in stats if s.printed]
@@ -83,6 +87,11 @@ class Nonfinite(Rule):
         if info.type == "Python":
             return "python_layer", "the Python layer's forward() computed them from finite inputs", \
                 [suggest.fix_python_layer(info, "forward")]
+        if info.type in _DOMAINS:
+            net = self.context.net(group.net)
+            data = [f for f in structure.feeders(net, info.name) if structure.is_data_layer(f)]
+            return "math_domain", f"its inputs left its domain ({_DOMAINS[info.type]})", \
+                [suggest.fix_domain(info, _DOMAINS[info.type])] + [suggest.fix_input(f) for f in data]
         if structure.is_loss_layer(info):
             return "loss_layer", "the loss overflowed", \
                 self._loss_weight_fixes(group.net) + [suggest.normalise_targets(info), suggest.lower_lr(solver)]

@@ -52,6 +52,11 @@ def fix_python_layer(layer: LayerInfo, method: str) -> str:
             f"inputs (guard divisions and logarithms, e.g. add a small epsilon)")
 
 
+def fix_domain(layer: LayerInfo, domain: str) -> str:
+    return (f"keep the inputs of layer {layer.name} ({layer.type}) inside its domain (no {domain}): "
+            f"shift or clamp them before it, or fix the data that feeds it")
+
+
 def normalise_targets(layer: LayerInfo) -> str:
     return (f"scale the inputs or targets of loss layer {layer.name} ({layer.type}) to a small range "
             f"(e.g. mean 0, std 1), or lower its `loss_weight`")
