@@ -91,7 +91,8 @@ class Nonfinite(Rule):
             net = self.context.net(group.net)
             data = [f for f in structure.feeders(net, info.name) if structure.is_data_layer(f)]
             return "math_domain", f"its inputs left its domain ({_DOMAINS[info.type]})", \
-                [suggest.fix_domain(info, _DOMAINS[info.type])] + [suggest.fix_input(f) for f in data]
+                [suggest.fix_domain(info, _DOMAINS[info.type])] + [
+                    suggest.fix_input(f, f"values outside the domain of layer {info.name}") for f in data]
         if structure.is_loss_layer(info):
             return "loss_layer", "the loss overflowed", \
                 self._loss_weight_fixes(group.net) + [suggest.normalise_targets(info), suggest.lower_lr(solver)]

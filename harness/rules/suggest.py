@@ -41,10 +41,10 @@ def lower_loss_weight(layer: LayerInfo, weight: float, solver: Optional[SolverIn
             f"(or lower it further until the losses have similar magnitudes)")
 
 
-def fix_input(layer: LayerInfo) -> str:
+def fix_input(layer: LayerInfo, problem: str = "non-finite values") -> str:
     source = f" {layer.source}" if layer.source else ""
-    return (f"the input holds non-finite values: clean or drop the samples in the data source{source} "
-            f"of layer {layer.name} ({layer.type}), e.g. check it with numpy.isfinite")
+    return (f"the input holds {problem}: clean or drop the samples in the data source{source} "
+            f"of layer {layer.name} ({layer.type})")
 
 
 def fix_python_layer(layer: LayerInfo, method: str) -> str:
@@ -53,8 +53,8 @@ def fix_python_layer(layer: LayerInfo, method: str) -> str:
 
 
 def fix_domain(layer: LayerInfo, domain: str) -> str:
-    return (f"keep the inputs of layer {layer.name} ({layer.type}) inside its domain (no {domain}): "
-            f"shift or clamp them before it, or fix the data that feeds it")
+    return (f"keep the inputs of layer {layer.name} ({layer.type}) inside its domain ({domain} is not "
+            f"finite): shift or clamp them before it, or fix the data that feeds it")
 
 
 def normalise_targets(layer: LayerInfo) -> str:
