@@ -1,0 +1,556 @@
+"""Streaming parser for Caffe's glog output: a line classifier, then a fold that assembles records.
+
+`classify(line)` turns one physical line into typed events `(kind, fields, prefix)`: `kind` names the
+message (KINDS lists them), `fields` is the match of that kind's pattern (named groups), `prefix` the match
+of the glog prefix or None. Lines joined by copy-paste are split first, on glog prefixes and on
+`[Forward]` / `[Backward]` markers.
+
+`LogFolder` folds those events into `harness.records` objects in log order. Caffe prints a train iteration's
+debug lines before the line that names the iteration (`Iteration N (...)`), so they wait in a buffer
+holding at most one iteration; test-net lines follow `Iteration N, Testing net (#k)` and carry no marker.
+`parse_lines` and `parse_file` drive a LogFolder over an iterable / a file in constant memory.
+"""
+from __future__ import annotations
+
+import codecs
+import datetime
+import gzip
+import re
+from typing import IO, Iterable, Iterator, Optional
+
+from .records import (BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, ParamNorms, Record, TestResult,
+                      test_net_name)
+
+# glog: "I1109 12:34:56.789012  1234 net.cpp:593] " (newer glog prints the year: "I20261109 ..."). Pastes
+# drop parts, so everything is optional here; `_is_prefix` decides what is enough to count as a prefix.
+_PREFIX_SRC = (r"(?P<sev>[IWEF])?(?P<date>\d{8}|\d{4})?\s?(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)?"
+               r"(?:\s+(?:0x[0-9a-fA-F]+|\d+))?\s*(?P<src>[\w.\-/\\]+:\d+)?\]")
+_PREFIX = re.compile(_PREFIX_SRC + r"\s?")
+
+# The bulk of a debug log, prefix and message in one pattern; its prefix part is loose because it is cheap
+# (the full prefix pattern costs as much again). Groups: marker, layer, kind, name, value. Prefixes and
+# layer names hold no brackets and blob names no blanks, so a match never spans lines joined by a paste.
+_DEBUG = re.compile(r"(?:[IWEF]\d[^\[\]]*+\])?\s*+\[(Forward|Backward)\] Layer ([^\[\]]+?), "
+                    r"(top|bottom|param) blob (\S++) (?:data|diff): (\S++)\s*$")
+
+# Where a pasted line holds the next log line: a full glog prefix, a debug marker, or (for pastes with the
+# prefixes stripped) the start of a solver line.
+_JOINT = re.compile(r"[IWEF](?:\d{8}|\d{4})\s\d\d:\d\d:\d\d(?:\.\d+)?(?:\s+\d+)?\s+[^\s\]]+:\d+\]"
+                    r"|\[(?:Forward|Backward)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output #")
+
+_NUM = r"(\S+)"
+_OUTPUT = r" net output #(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$"
+
+# (kind, the message's first word or None, pattern matched at the start of the message).
+_MESSAGES = (
+    ("norms", "[Backward]", r"\[Backward\] All net params \(data, diff\): L1 norm = \((?P<l1_data>[^,]+), "
+                            r"(?P<l1_diff>[^)]+)\); L2 norm = \((?P<l2_data>[^,]+), (?P<l2_diff>[^)]+)\)"),
+    # X is Caffe's uninitialised throughput at iteration 0: anything at all.
+    ("display", "Iteration", r"Iteration (?P<iteration>\d+) \(.*\), loss = (?P<loss>\S+)$"),
+    # After max_iter (and the display line of Caffe before 2016).
+    ("final_loss", "Iteration", r"Iteration (?P<iteration>\d+), loss = (?P<loss>\S+)$"),
+    ("lr", "Iteration", r"Iteration (?P<iteration>\d+), lr = (?P<lr>\S+)$"),
+    ("testing", "Iteration", r"Iteration (?P<iteration>\d+), Testing net \(#(?P<index>\d+)\)"),
+    ("train_output", "Train", "Train" + _OUTPUT),
+    ("test_output", "Test", "Test" + _OUTPUT),
+    ("snapshot", "Snapshotting", r"Snapshotting to (?:binary proto|HDF5) file (?P<path>.+)$"),
+    ("solver_snapshot", "Snapshotting", r"Snapshotting solver state to (?:binary proto|HDF5) file (?P<path>.+)$"),
+    ("check_failed", "Check", r"(?P<text>Check failed.*)$"),
+    ("ignored_source_layer", "Ignoring", r"Ignoring source layer (?P<layer>.+)$"),
+    ("creating_net", "Creating", r"Creating (?:(?P<train>training) net|test net \(#(?P<index>\d+)\))"),
+    ("net_parameter", "Initializing", r"Initializing net from parameters:\s*(?P<text>.*)$"),
+    ("solver_parameter", "Initializing", r"Initializing solver from parameters:\s*(?P<text>.*)$"),
+    ("optimization_done", "Optimization", r"Optimization Done\.$"),
+    ("no_backward", None, r"(?P<layer>.+) does not need backward computation\.$"),
+    ("needs_backward", None, r"(?P<layer>.+) needs backward computation\.$"),
+)
+_BY_WORD: dict = {}
+for _kind, _word, _src in _MESSAGES:
+    _BY_WORD.setdefault(_word, []).append((_kind, re.compile(_src)))
+_ANYWHERE = _BY_WORD.pop(None)
+_ALL = re.compile(r"(?P<text>.*)$", re.S)
+
+# Every kind classify() yields: the message kinds above, "blob" (a debug line), "fatal" (an F-level line),
+# "unknown" (a glog line of no known kind) and "text" (a line without prefix of no known kind: echoed
+# prototxt text, or noise).
+KINDS = ("blob", "fatal", "unknown", "text") + tuple(kind for kind, _, _ in _MESSAGES)
+
+_PHASES = {"Forward": FORWARD, "Backward": BACKWARD}
+# Events that leave a display line's IterationEnd open (its outputs and lr follow it), and a test block open
+# (its forward lines, then its outputs); "unknown" and "text" are noise from other threads as often as not.
+_CONTINUES_ITERATION = frozenset(("train_output", "lr", "unknown", "text"))
+_CONTINUES_TEST = frozenset(("blob", "test_output", "unknown", "text"))
+_ECHO_CAP = 1 << 20     # characters kept of one echoed prototxt: the echo is bounded like everything else
+_PENDING_CAP = 1 << 16  # buffered debug lines; beyond this no display line is coming (a bare pycaffe loop)
+_SECONDS_PER_DAY = 86400
+
+
+def _number(text: str) -> float:
+    """A number as Caffe prints it: also nan, -nan, inf, -inf, and MSVC's 1.#INF / -1.#IND / 1.#QNAN."""
+    try:
+        return float(text)
+    except ValueError:
+        if "#IND" in text or "#QNAN" in text or "#SNAN" in text:
+            return float("nan")
+        if "#INF" in text:
+            return float("-inf") if text.startswith("-") else float("inf")
+        raise
+
+
+def _is_prefix(m: re.Match) -> bool:
+    return bool(m["src"] or (m["sev"] and (m["date"] or m["clock"])))
+
+
+def _pieces(line: str) -> list:
+    """The log lines inside one physical line: cut before every glog prefix, and before every marker that
+    does not directly follow a prefix."""
+    cuts, prev_end, prev_prefix = [0], 0, False
+    for m in _JOINT.finditer(line):
+        start, is_prefix = m.start(), line[m.start()] != "["
+        if start and not (prev_prefix and not line[prev_end:start].strip()):
+            cuts.append(start)
+        prev_end, prev_prefix = m.end(), is_prefix
+    if len(cuts) == 1:
+        return [line]
+    return [line[a:b] for a, b in zip(cuts, cuts[1:] + [len(line)])]
+
+
+def _classify_piece(piece: str):
+    prefix = _PREFIX.match(piece)
+    if prefix is not None and not _is_prefix(prefix):
+        prefix = None
+    message = piece[prefix.end():].strip() if prefix else piece.strip()
+    if not message:
+        return None
+    if prefix and prefix["sev"] == "F":
+        return "fatal", _ALL.match(message), prefix
+    m = _DEBUG.match(message)
+    if m is not None:
+        return "blob", m, prefix
+    for kind, pattern in _BY_WORD.get(message.split(" ", 1)[0], []) + _ANYWHERE:
+        m = pattern.match(message)
+        if m is not None:
+            return kind, m, prefix
+    if prefix:
+        return "unknown", _ALL.match(message), prefix
+    return "text", _ALL.match(piece.rstrip("\r\n")), None
+
+
+def classify(line: str) -> list:
+    """The typed events of one physical line: [(kind, fields, prefix)]; [] for a blank line."""
+    m = _DEBUG.match(line)
+    return [("blob", m, None)] if m is not None else _classify_pieces(line)
+
+
+def _classify_pieces(line: str) -> list:
+    events = []
+    for piece in _pieces(line):
+        event = _classify_piece(piece)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def split_net(text: str) -> tuple:
+    """(net, body) of a net-scoped Event's text: its first line is `# <net>` ("train", "test0", "unknown")."""
+    head, _, body = text.partition("\n")
+    return head[2:], body
+
+
+_SET_ITERATION = object.__setattr__  # for records built before their iteration is known, not yet handed out
+_SLOTS = tuple(BlobStat.__dict__[name].__set__ for name in BlobStat.__slots__)
+
+
+def _blob_stat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs):
+    """BlobStat(iteration, ..., mean_abs) with the harness-only statistics unset.
+
+    The generated __init__ of a frozen dataclass pays an object.__setattr__ per field, about half of the
+    per-line budget; filling the slots directly builds an equal object (a test compares the two)."""
+    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15) = _SLOTS
+    r = object.__new__(BlobStat)
+    s0(r, iteration), s1(r, net), s2(r, pass_index), s3(r, phase), s4(r, layer), s5(r, blob), s6(r, kind)
+    s7(r, mean_abs), s8(r, None), s9(r, None), s10(r, None), s11(r, None), s12(r, None), s13(r, False)
+    s14(r, True), s15(r, "blob")
+    return r
+
+
+class _TestBlock:
+    """`Iteration N, Testing net (#k)` up to its last `Test net output` line."""
+    __slots__ = ("iteration", "net", "pass_index", "seen", "outputs")
+
+    def __init__(self, iteration: int, net: str):
+        self.iteration, self.net, self.pass_index, self.seen, self.outputs = iteration, net, 0, set(), None
+
+
+class _OpenIteration:
+    """A display line whose Train net output and lr lines may still follow."""
+    __slots__ = ("iteration", "smoothed_loss", "seconds", "passes", "outputs", "loss_terms", "lr")
+
+    def __init__(self, iteration: int, smoothed_loss: Optional[float], seconds: Optional[float], passes: int):
+        self.iteration, self.smoothed_loss, self.seconds, self.passes = iteration, smoothed_loss, seconds, passes
+        self.outputs, self.loss_terms, self.lr = {}, [], None
+
+
+class LogFolder:
+    """Incremental fold: feed() glog lines as Caffe prints them, get the records that are complete.
+
+    Iterations: train debug lines wait until `Iteration N (...)` (or `Iteration N, loss = L`, the extra
+    forward pass after max_iter) names their iteration. Passes: a pass ends at the `All net params` line
+    (one per forward/backward block: iter_size) or when a (phase, layer, blob, kind) repeats within it (test
+    batches, which print no such line). Counters: `lines` fed, `unknown_lines` of no known kind.
+    """
+
+    def __init__(self):
+        self.lines = 0
+        self.unknown_lines = 0
+        self._out: list = []
+        self._pending: list = []          # train records waiting for their iteration (set when it is known)
+        self._pass = 0
+        self._seen: set = set()
+        self._next_iteration: Optional[int] = None   # best guess for the buffered lines; None before training
+        self._display: Optional[int] = None         # solver's display interval, from its echo or two display lines
+        self._iter_size = 1
+        self._last_display: Optional[int] = None
+        self._modern = False                         # seen a display line with its "(X iter/s, ...)" part
+        self._open: Optional[_OpenIteration] = None
+        self._test: Optional[_TestBlock] = None
+        self._echo: Optional[list] = None            # [kind, text lines, characters]
+        self._net_label = "unknown"
+        self._t0: Optional[tuple] = None
+        self._handlers: dict = {kind: getattr(self, "_on_" + kind) for kind in KINDS}
+
+    # ---- public --------------------------------------------------------------------------------------
+    def feed(self, line: str) -> list:
+        """Records completed by this physical line (possibly several joined lines), in log order."""
+        self._feed(line)
+        return self._take()
+
+    def close(self) -> list:
+        """End of input: whatever is still open, with the best iteration the log allows."""
+        if self._echo is not None:
+            self._finish_echo()
+        self._close_iteration()
+        self._close_test()
+        if self._pending:
+            self._flush_train(self._guess())
+        return self._take()
+
+    # ---- driving -------------------------------------------------------------------------------------
+    def _take(self) -> list:
+        out, self._out = self._out, []
+        return out
+
+    def _feed(self, line: str) -> None:
+        # classify(line), with its common case (a debug line, nothing open that it would close) short-cut.
+        self.lines += 1
+        m = _DEBUG.match(line)
+        if m is None:
+            for kind, fields, prefix in _classify_pieces(line):
+                self._dispatch(kind, fields, prefix)
+        elif self._echo is None and self._open is None:
+            self._on_blob(m, None)
+        else:
+            self._dispatch("blob", m, None)
+
+    def _dispatch(self, kind: str, fields: re.Match, prefix: Optional[re.Match]) -> None:
+        # What a new event ends: an echoed prototxt, a display line's outputs, a test block.
+        if self._echo is not None and kind != "text":
+            self._finish_echo()
+        if self._open is not None and kind not in _CONTINUES_ITERATION:
+            self._close_iteration()
+        if self._test is not None and kind not in _CONTINUES_TEST:
+            self._close_test()
+        if self._t0 is None and prefix is not None:
+            self._t0 = _clock(prefix)
+        self._handlers[kind](fields, prefix)
+
+    def _guess(self) -> int:
+        return self._next_iteration or 0
+
+    def _seconds(self, prefix) -> Optional[float]:
+        """Seconds since the first glog clock reading (None without a clock, or if it went backwards)."""
+        clock = _clock(prefix)
+        if clock is None or self._t0 is None:
+            return None
+        elapsed = (clock[0] - self._t0[0]) * _SECONDS_PER_DAY + clock[1] - self._t0[1]
+        return round(elapsed, 6) if elapsed >= 0 else None
+
+    # ---- train lines ---------------------------------------------------------------------------------
+    def _new_pass(self) -> None:
+        self._pass += 1
+        self._seen = set()
+
+    def _flush_train(self, iteration: int) -> None:
+        out = self._out
+        for record in self._pending:
+            _SET_ITERATION(record, "iteration", iteration)
+        out.extend(self._pending)
+        self._pending = []
+        self._pass = 0
+        self._seen = set()
+
+    def _on_blob(self, m: re.Match, prefix) -> None:
+        marker, layer, kind, name, number = m.groups()
+        key = marker, layer, kind, name
+        try:
+            value = float(number)
+        except ValueError:
+            try:
+                value = _number(number)
+            except ValueError:
+                self.unknown_lines += 1
+                return
+        blob = "param blob " + name if kind == "param" else name
+        test = self._test
+        if test is not None:
+            if test.outputs is None and marker == "Forward":
+                if key in test.seen:
+                    test.pass_index += 1
+                    test.seen = set()
+                test.seen.add(key)
+                self._out.append(_blob_stat(test.iteration, test.net, test.pass_index, FORWARD, layer, blob,
+                                            kind, value))
+                return
+            self._close_test()
+        if key in self._seen:
+            self._new_pass()
+        self._seen.add(key)
+        pending = self._pending
+        pending.append(_blob_stat(None, TRAIN, self._pass, _PHASES[marker], layer, blob, kind, value))
+        if len(pending) > _PENDING_CAP:
+            self._flush_train(self._guess())
+
+    def _on_norms(self, m: re.Match, prefix) -> None:
+        try:
+            values = tuple(_number(m[g].strip()) for g in ("l1_data", "l1_diff", "l2_data", "l2_diff"))
+        except ValueError:
+            self.unknown_lines += 1
+            return
+        self._pending.append(ParamNorms(None, TRAIN, self._pass, *values))
+        self._new_pass()
+
+    # ---- iterations ----------------------------------------------------------------------------------
+    def _on_display(self, m: re.Match, prefix) -> None:
+        self._modern = True
+        self._iteration_line(m, prefix)
+
+    def _on_final_loss(self, m: re.Match, prefix) -> None:
+        # Caffe since 2016 prints this only after max_iter, for its extra forward pass: no gradients and no
+        # update, so no IterationEnd (the live path has no such iteration). Older Caffe displayed with it.
+        if not self._modern:
+            self._iteration_line(m, prefix)
+            return
+        iteration = int(m["iteration"])
+        self._flush_train(iteration)
+        self._event("final_loss", m["loss"], iteration)
+
+    def _iteration_line(self, m: re.Match, prefix) -> None:
+        """`Iteration N ...loss = L`: the buffered train lines are iteration N's; its outputs and lr follow."""
+        iteration = int(m["iteration"])
+        passes = self._pass + (1 if self._seen else 0)
+        self._flush_train(iteration)
+        if self._last_display is not None and iteration > self._last_display and self._display is None:
+            step = iteration - self._last_display
+        else:
+            step = self._display or 1
+        self._last_display = iteration
+        self._next_iteration = iteration + step
+        try:
+            smoothed = _number(m["loss"])
+        except ValueError:
+            smoothed = None
+        self._open = _OpenIteration(iteration, smoothed, self._seconds(prefix), passes)
+
+    def _on_train_output(self, m: re.Match, prefix) -> None:
+        it = self._open
+        if it is None:
+            self.unknown_lines += 1
+            return
+        try:
+            value = _number(m["value"])
+            if m["weighted"] is not None:
+                it.loss_terms.append(_number(m["weighted"]))
+        except ValueError:
+            self.unknown_lines += 1
+            return
+        _add_output(it.outputs, m["name"], value)
+
+    def _on_lr(self, m: re.Match, prefix) -> None:
+        it = self._open
+        if it is not None and it.iteration == int(m["iteration"]):
+            try:
+                it.lr = _number(m["lr"])
+            except ValueError:
+                self.unknown_lines += 1
+        self._close_iteration()
+
+    def _close_iteration(self) -> None:
+        it = self._open
+        if it is None:
+            return
+        self._open = None
+        # Train net output shows the last forward/backward block only: it is the iteration's loss when
+        # there was one block.
+        single = it.passes <= 1 and self._iter_size == 1
+        loss = sum(it.loss_terms) if it.loss_terms and single else None
+        self._out.append(IterationEnd(iteration=it.iteration, loss=loss, smoothed_loss=it.smoothed_loss,
+                                      outputs=it.outputs, lr=it.lr, seconds=it.seconds))
+
+    # ---- test nets -----------------------------------------------------------------------------------
+    def _on_testing(self, m: re.Match, prefix) -> None:
+        iteration = int(m["iteration"])
+        if self._pending:  # debug lines no display line claimed: not Caffe's order, keep them anyway
+            self._flush_train(self._guess())
+        self._test = _TestBlock(iteration, test_net_name(int(m["index"])))
+        # A test runs at the start of its iteration: the next train lines belong to it or a later one.
+        self._next_iteration = max(self._next_iteration or 0, iteration)
+
+    def _on_test_output(self, m: re.Match, prefix) -> None:
+        test = self._test
+        try:
+            value = _number(m["value"])
+        except ValueError:
+            value = None
+        if test is None or value is None:
+            self.unknown_lines += 1
+            return
+        if test.outputs is None:
+            test.outputs = {}
+        _add_output(test.outputs, m["name"], value)
+
+    def _close_test(self) -> None:
+        test = self._test
+        if test is None:
+            return
+        self._test = None
+        self._out.append(TestResult(iteration=test.iteration, net=test.net, outputs=test.outputs or {}))
+
+    # ---- events --------------------------------------------------------------------------------------
+    def _event(self, kind: str, text: str, iteration: Optional[int] = None) -> None:
+        self._out.append(Event(iteration=iteration, kind=kind, text=text))
+
+    def _on_snapshot(self, m: re.Match, prefix) -> None:
+        path = m["path"].strip()
+        # Caffe names snapshots <prefix>_iter_<N>.<ext> with N the solver's iteration count.
+        named = re.search(r"_iter_(\d+)\.\w+$", path)
+        self._event("snapshot", path, int(named[1]) if named else self._next_iteration)
+
+    _on_solver_snapshot = _on_snapshot
+
+    def _on_fatal(self, m: re.Match, prefix) -> None:
+        if self._pending:
+            self._flush_train(self._guess())
+        self._event("fatal", m["text"], self._next_iteration)
+
+    _on_check_failed = _on_fatal
+
+    def _on_ignored_source_layer(self, m: re.Match, prefix) -> None:
+        self._event("ignored_source_layer", m["layer"])
+
+    def _on_no_backward(self, m: re.Match, prefix) -> None:
+        self._event("no_backward", f"# {self._net_label}\n{m['layer']}")
+
+    def _on_needs_backward(self, m: re.Match, prefix) -> None:
+        self._event("needs_backward", f"# {self._net_label}\n{m['layer']}")
+
+    def _on_creating_net(self, m: re.Match, prefix) -> None:
+        self._net_label = TRAIN if m["train"] else test_net_name(int(m["index"]))
+
+    def _on_net_parameter(self, m: re.Match, prefix) -> None:
+        first = m["text"]
+        self._echo = ["net_parameter", [first] if first else [], len(first)]
+
+    def _on_solver_parameter(self, m: re.Match, prefix) -> None:
+        first = m["text"]
+        self._echo = ["solver_parameter", [first] if first else [], len(first)]
+
+    def _on_text(self, m: re.Match, prefix) -> None:
+        echo = self._echo
+        if echo is None or echo[2] > _ECHO_CAP:
+            self.unknown_lines += 1
+            return
+        echo[1].append(m["text"])
+        echo[2] += len(m["text"])
+
+    def _finish_echo(self) -> None:
+        kind, lines, _ = self._echo
+        self._echo = None
+        text = "\n".join(lines) + "\n"
+        if kind == "solver_parameter":
+            self._learn_solver(text)
+            self._event(kind, text)
+        else:
+            self._event(kind, f"# {self._net_label}\n{text}")
+
+    def _learn_solver(self, text: str) -> None:
+        display = re.search(r"^\s*display: (\d+)\s*$", text, re.M)
+        iter_size = re.search(r"^\s*iter_size: (\d+)\s*$", text, re.M)
+        if display and int(display[1]) > 0:
+            self._display = int(display[1])
+        self._iter_size = int(iter_size[1]) if iter_size else 1
+
+    def _on_optimization_done(self, m: re.Match, prefix) -> None:
+        self._event("optimization_done", "", self._last_display)
+
+    def _on_unknown(self, m: re.Match, prefix) -> None:
+        self.unknown_lines += 1
+
+
+def _clock(prefix) -> Optional[tuple]:
+    """(day, seconds) of a glog prefix's date and time; day 0 when it has no date; None without a time."""
+    if prefix is None or not prefix["clock"]:
+        return None
+    h, m, s = prefix["clock"].split(":")
+    date, day = prefix["date"], 0
+    if date:
+        try:  # "mmdd" has no year: any leap year will do for day differences within one log
+            day = datetime.date(int(date[:-4] or 2000), int(date[-4:-2]), int(date[-2:])).toordinal()
+        except ValueError:
+            return None
+    return day, int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def _add_output(outputs: dict, name: str, value: float) -> None:
+    """An output blob of several elements prints one line per element: keep them all, as a list."""
+    if name not in outputs:
+        outputs[name] = value
+    elif isinstance(outputs[name], list):
+        outputs[name].append(value)
+    else:
+        outputs[name] = [outputs[name], value]
+
+
+def parse_lines(lines: Iterable[str], folder: Optional[LogFolder] = None) -> Iterator[Record]:
+    """Records from glog lines, streaming. Pass a LogFolder to read its counters afterwards."""
+    folder = LogFolder() if folder is None else folder
+    for line in lines:
+        folder._feed(line)
+        if folder._out:
+            yield from folder._take()
+    yield from folder.close()
+
+
+def _decoded(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[str]:
+    """Lines of a byte stream, decoded in large chunks (fast), none longer than `chunk` characters (a
+    multi-GB file without newlines must not become one string)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    carry = ""
+    while True:
+        raw = stream.read(chunk)
+        lines = (carry + decoder.decode(raw, final=not raw)).split("\n")
+        carry = lines.pop()
+        yield from lines
+        if not raw:
+            break
+        if len(carry) > chunk:
+            yield carry
+            carry = ""
+    if carry:
+        yield carry
+
+
+def parse_file(path, folder: Optional[LogFolder] = None) -> Iterator[Record]:
+    """Records from a log file (gzip if it ends in .gz), read as bytes: any byte sequence parses."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        yield from parse_lines(_decoded(stream), folder)
