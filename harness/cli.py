@@ -30,6 +30,11 @@ def main(argv=None) -> int:
     except HarnessError as error:
         print(f"harness {args.command}: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        # A failure to read or write one of our own files (disk full, permissions): say which, no traceback.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"harness {args.command}: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return 130

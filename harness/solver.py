@@ -65,6 +65,24 @@ def _resolve_sources(net, net_dir: Path, net_path: Path, notes: list) -> None:
                 param = getattr(layer, sub)
                 param.source = str(_resolve(param.source, net_dir,
                                             f"data source of layer '{layer.name}' in {net_path}", notes))
+                if sub == "hdf5_data_param":
+                    _check_hdf5_list(Path(param.source), layer.name, net_path)
+
+
+def _check_hdf5_list(source: Path, layer: str, net_path: Path) -> None:
+    """HDF5Data opens each listed file relative to the working directory and aborts on the first missing."""
+    try:
+        listed = [line.strip() for line in source.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise HarnessError(f"{source} (source of layer '{layer}' in {net_path}) cannot be read as a list of "
+                           f"HDF5 files ({error}).") from None
+    if not listed:
+        raise HarnessError(f"{source} (source of layer '{layer}' in {net_path}) lists no HDF5 files.")
+    missing = [name for name in listed if not Path(name).exists()]
+    if missing:
+        raise HarnessError(f"{source} (source of layer '{layer}' in {net_path}) lists {len(missing)} file(s) that "
+                           f"do not exist, e.g. '{missing[0]}'. HDF5Data opens them relative to the working "
+                           f"directory ({Path.cwd()}): use absolute paths or regenerate the data.")
 
 
 def load(path: str) -> LoadedSolver:

@@ -23,7 +23,9 @@ from .records import IterationEnd, from_dict
 
 # glog's FATAL lines ("F1123 12:00:00.000 42 net.cpp:123] Check failed: ...") and Python's last
 # traceback line name what killed the worker.
-_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (?P<text>.*)")
+_FATAL = re.compile(r"^F(?:\d{8}|\d{4}) [\d:.]+\s+\d+ [^\]]*\] (?P<text>.*)")
+# Caffe logs each layer as it builds it; a CHECK during set-up belongs to the last one named.
+_SETTING_UP = re.compile(r"\] (?:Creating Layer|Setting up) (?P<layer>\S+)")
 _PY_ERROR = re.compile(r"^(?P<text>(?:[A-Za-z_][\w.]*(?:Error|Exception)|KeyboardInterrupt)\b.*)")
 
 
@@ -55,6 +57,45 @@ class _Lines:
         return [tail.decode("utf-8", "replace")] if tail else []
 
 
+def _cause(fatal_lines: list, python_errors: list, returncode: int) -> str:
+    """What ended the worker: Caffe's first FATAL line, else Python's last error, else the signal."""
+    if fatal_lines:
+        return fatal_lines[0]
+    if python_errors:
+        return python_errors[-1]
+    if returncode and returncode < 0:
+        return f"the worker was killed by {signal.Signals(-returncode).name}"
+    return f"the worker exited with status {returncode} (see caffe.log)"
+
+
+class _Sink:
+    """A file of the run. The first failed write (disk full, file-size limit) is reported once and
+    stops the run, so that what was written before stays whole."""
+
+    def __init__(self, path: Path, on_failure: Callable[[str], None]):
+        self.path, self.on_failure, self.failed = path, on_failure, False
+        self.file = open(path, "w", encoding="utf-8", errors="replace")
+
+    def _guard(self, action, *args) -> None:
+        if self.failed:
+            return
+        try:
+            action(*args)
+        except OSError as error:
+            self.failed = True
+            self.on_failure(f"could not write {self.path} ({error.strerror}); training was stopped so that "
+                            "the records written so far stay intact. Free disk space or raise the file-size limit.")
+
+    def write(self, text: str) -> None:
+        self._guard(self.file.write, text)
+
+    def flush(self) -> None:
+        self._guard(self.file.flush)
+
+    def close(self) -> None:
+        self._guard(self.file.close)
+
+
 def run(spec: dict, run_dir: Path, python_paths: list,
         on_iteration: Callable[[IterationEnd, CrossCheck], None]) -> Outcome:
     """Start `python -m harness.worker` on spec and follow it to its end."""
@@ -68,11 +109,12 @@ def run(spec: dict, run_dir: Path, python_paths: list,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                               pass_fds=(record_write,), env=env, start_new_session=True)
     os.close(record_write)
+    (run_dir / "worker.pid").write_text(f"{worker.pid}\n")
 
     outcome = Outcome()
     check = CrossCheck()
     folder = glog.LogFolder()
-    fatal_lines, python_errors = [], []
+    fatal_lines, python_errors, setting_up = [], [], []
 
     def forward_signal(signum, frame):
         # The worker stops at the next iteration boundary and reports; we keep reading until it has.
@@ -81,15 +123,24 @@ def run(spec: dict, run_dir: Path, python_paths: list,
             worker.send_signal(signum)
     previous = {s: signal.signal(s, forward_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
-    log_file = open(run_dir / "caffe.log", "w", encoding="utf-8", errors="replace")
-    records_file = open(run_dir / "records.jsonl", "w")
+    def storage_failed(text: str) -> None:
+        if outcome.caffe_error is None:
+            outcome.caffe_error = text
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+
+    log_file = _Sink(run_dir / "caffe.log", storage_failed)
+    records_file = _Sink(run_dir / "records.jsonl", storage_failed)
     log_lines, record_lines = _Lines(), _Lines()
 
     def on_log_line(line: str) -> None:
         log_file.write(line + "\n")
         match = _FATAL.match(line)
         if match:
-            fatal_lines.append(match.group("text"))
+            where = f"while setting up layer '{setting_up[-1]}': " if setting_up and not outcome.iterations_run else ""
+            fatal_lines.append(where + match.group("text"))
+        elif _SETTING_UP.search(line):
+            setting_up[:] = [_SETTING_UP.search(line).group("layer")]
         elif _PY_ERROR.match(line):
             python_errors.append(line)
         for record in folder.feed(line):
@@ -116,6 +167,8 @@ def run(spec: dict, run_dir: Path, python_paths: list,
         kind = row.pop("control")
         if kind == "finding":
             outcome.findings.append(Finding(**dict(row, suggestions=tuple(row["suggestions"]))))
+        elif kind == "error":
+            outcome.caffe_error = row["text"]
         elif kind == "end":
             outcome.status = row["status"]
             outcome.iterations_run = row["iterations_run"]
@@ -147,16 +200,9 @@ def run(spec: dict, run_dir: Path, python_paths: list,
         records_file.close()
         record_pipe.close()
 
-    if outcome.returncode != 0 or outcome.status == "error":
+    if outcome.returncode != 0 or outcome.status == "error" or outcome.caffe_error:
         outcome.status = "error"
-        if fatal_lines:
-            outcome.caffe_error = fatal_lines[0]
-        elif python_errors:
-            outcome.caffe_error = python_errors[-1]
-        elif outcome.returncode and outcome.returncode < 0:
-            outcome.caffe_error = f"the worker was killed by {signal.Signals(-outcome.returncode).name}"
-        else:
-            outcome.caffe_error = f"the worker exited with status {outcome.returncode} (see caffe.log)"
+        outcome.caffe_error = outcome.caffe_error or _cause(fatal_lines, python_errors, outcome.returncode)
     if outcome.exit_signal and outcome.status == "ok":
         outcome.status = "interrupted"
     outcome.crosscheck = check.summary()

@@ -128,6 +128,10 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool) -> int:
         report.write(run_dir, result, read_records(stream), nets, solver)
     if not quiet:
         print(report.terminal_summary(result), file=sys.stderr)
+    if status == "error":
+        print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}. "
+              f"Caffe's full log is {run_dir / 'caffe.log'}; the records of the {outcome.iterations_run} "
+              f"completed iteration(s) are in {run_dir / 'records.jsonl'}.", file=sys.stderr)
     if outcome.exit_signal:
         return 130 if outcome.exit_signal == "SIGINT" else 143
     return verdict.exit_code(result)

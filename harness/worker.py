@@ -7,6 +7,7 @@ Run as `python -m harness.worker SPEC.json` by the supervisor (harness/superviso
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import signal
@@ -206,6 +207,11 @@ class Worker:
         from caffe.proto import caffe_pb2
         from google.protobuf import text_format
 
+        unknown = _unknown_layer_types(spec["net_files"], set(caffe.layer_type_list()), caffe_pb2, text_format)
+        if unknown:
+            self.channel.control("error", text=unknown)
+            self.channel.flush()
+            return 2
         if spec.get("gpu") is not None:
             caffe.set_device(spec["gpu"])
             caffe.set_mode_gpu()
@@ -281,6 +287,20 @@ class Worker:
 
     def _request_stop(self, signum, frame) -> None:
         self.stop_signal = signal.Signals(signum).name
+
+
+def _unknown_layer_types(net_files: dict, known: set, caffe_pb2, text_format):
+    """Caffe aborts on an unknown layer type with a list of every type; say it once, with the file."""
+    for path in dict.fromkeys(net_files.values()):
+        net = text_format.Merge(Path(path).read_text(), caffe_pb2.NetParameter())
+        for layer in net.layer:
+            if layer.type not in known:
+                close = difflib.get_close_matches(layer.type, sorted(known), n=3)
+                hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                return (f"{path}: layer '{layer.name}' has type '{layer.type}', which this Caffe build does not "
+                        f"know.{hint} (Custom C++ layers need a Caffe built with them; Python layers use "
+                        "type: \"Python\".)")
+    return None
 
 
 def main(argv) -> int:

@@ -16,7 +16,8 @@ def write(path: Path, text: str) -> Path:
 
 def test_paths_fall_back_to_the_solver_folder_and_say_so(tmp_path, monkeypatch):
     write(tmp_path / "nets" / "net.prototxt", NET)
-    write(tmp_path / "nets" / "list.txt", "a.h5\n")
+    write(tmp_path / "nets" / "list.txt", f"{tmp_path / 'a.h5'}\n")
+    write(tmp_path / "a.h5", "")
     solver_path = write(tmp_path / "nets" / "solver.prototxt", 'net: "net.prototxt"\nbase_lr: 0.1\n')
     monkeypatch.chdir(tmp_path)
     loaded = solver.load(str(solver_path))
@@ -29,6 +30,7 @@ def test_paths_fall_back_to_the_solver_folder_and_say_so(tmp_path, monkeypatch):
 def test_effective_solver_forces_debug_info_and_absolute_paths(tmp_path, monkeypatch):
     write(tmp_path / "net.prototxt", NET)
     write(tmp_path / "list.txt", "a.h5\n")
+    write(tmp_path / "a.h5", "")
     solver_path = write(tmp_path / "solver.prototxt", 'net: "net.prototxt"\ndisplay: 100\nmax_iter: 50\n')
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
@@ -58,4 +60,13 @@ def test_missing_solver_and_missing_net(tmp_path, monkeypatch):
 def test_solver_without_a_net(tmp_path):
     solver_path = write(tmp_path / "solver.prototxt", "base_lr: 0.1\n")
     with pytest.raises(HarnessError, match="names no net"):
+        solver.load(str(solver_path))
+
+
+def test_hdf5_list_naming_missing_files(tmp_path, monkeypatch):
+    write(tmp_path / "net.prototxt", NET)
+    write(tmp_path / "list.txt", "gone.h5\n")
+    solver_path = write(tmp_path / "solver.prototxt", 'net: "net.prototxt"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HarnessError, match=r"list.txt.*layer 'd'.*'gone.h5'"):
         solver.load(str(solver_path))
