@@ -10,7 +10,7 @@
 #
 # Settings (environment): PYTHON (interpreter for .venv, default python3), CAFFE_CACHE (cache root),
 # CAFFE_MIRRORS (space-separated Debian mirrors tried in order), VENV (default .venv), JOBS (default nproc).
-# apt's, pip's and the compiler's full output goes to log files under $CAFFE_CACHE/logs.
+# apt's and the compiler's full output goes to log files under $CAFFE_CACHE/logs, pip's to $VENV/pip-install.log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -211,7 +211,7 @@ want=$(sha256sum <"$here/pyproject.toml" | cut -c1-16)
 if [ -x "$VENV/bin/harness" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   echo "project already installed (pyproject.toml unchanged)"
 else
-  pip_log=$log_dir/pip.log
+  pip_log=$VENV/pip-install.log
   echo "pip install -e .[dev] (log: $pip_log)"
   "$VENV/bin/python" -m pip install -e "$here[dev]" >"$pip_log" 2>&1 \
     || { tail -15 "$pip_log" >&2; fail "pip could not install the project into $VENV (log: $pip_log)."; }
