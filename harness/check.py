@@ -96,9 +96,9 @@ def load_expected(path: Path) -> dict:
         raise bad(f"status must be one of {', '.join(STATUSES)}, not {expected['status']!r}.")
     if "iterations_run" in expected and type(expected["iterations_run"]) is not int:
         raise bad("iterations_run must be an integer.")
-    entries = [("anomaly", expected["anomaly"])] if expected.get("anomaly") is not None else []
-    if "anomaly" in expected and expected["anomaly"] is not None and not isinstance(expected["anomaly"], dict):
+    if expected.get("anomaly") is not None and not isinstance(expected["anomaly"], dict):
         raise bad("anomaly must be null or a mapping such as {kind: nonfinite, layer: fc1}.")
+    entries = [("anomaly", expected["anomaly"])] if expected.get("anomaly") is not None else []
     if "warnings" in expected:
         if not isinstance(expected["warnings"], list) or not all(isinstance(w, dict) for w in expected["warnings"]):
             raise bad("warnings must be a list of mappings such as [{kind: exploding}].")
