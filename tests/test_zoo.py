@@ -79,6 +79,7 @@ def test_min_test_accuracy_reads_the_last_test_pass_of_caffe_log():
     ("- status: ok", "expected a mapping"),
     ("status: fine", "status must be one of"),
     ("stauts: ok", "unknown key(s) stauts"),
+    ("anomaly: nonfinite", "anomaly must be null or a mapping"),
     ("anomaly: {kind: dead, layr: relu1}", "anomaly: unknown field(s) layr"),
     ("warnings: {kind: exploding}", "warnings must be a list"),
     ("warn_before_anomaly: [exploding]", "needs an anomaly with an iteration"),
