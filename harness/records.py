@@ -74,6 +74,7 @@ class IterationEnd:
 @dataclass(frozen=True, slots=True)
 class TestResult:
     """`Iteration N, Testing net (#k)` and its `Test net output #j: name = value` lines."""
+    __test__ = False   # not a pytest test class, despite the name
     iteration: int
     net: str
     outputs: dict = field(default_factory=dict)

@@ -99,6 +99,7 @@ def run(args) -> int:
         "weights": [w for w in (args.weights or "").split(",") if w], "snapshot": args.snapshot,
         "display": args.display, "python_paths": loaded.python_paths,
         "net_files": _effective_net_files(effective),
+        "net_sources": {role: str(source) for role, (source, _) in loaded.nets.items()},
     }
     progress = Progress(max_iter, args.quiet)
     outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)

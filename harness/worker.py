@@ -207,7 +207,8 @@ class Worker:
         from caffe.proto import caffe_pb2
         from google.protobuf import text_format
 
-        unknown = _unknown_layer_types(spec["net_files"], set(caffe.layer_type_list()), caffe_pb2, text_format)
+        unknown = _unknown_layer_types(spec["net_files"], spec["net_sources"], set(caffe.layer_type_list()),
+                                       caffe_pb2, text_format)
         if unknown:
             self.channel.control("error", text=unknown)
             self.channel.flush()
@@ -289,15 +290,16 @@ class Worker:
         self.stop_signal = signal.Signals(signum).name
 
 
-def _unknown_layer_types(net_files: dict, known: set, caffe_pb2, text_format):
-    """Caffe aborts on an unknown layer type with a list of every type; say it once, with the file."""
-    for path in dict.fromkeys(net_files.values()):
+def _unknown_layer_types(net_files: dict, net_sources: dict, known: set, caffe_pb2, text_format):
+    """Caffe aborts on an unknown layer type with a list of every type; say it once, with the user's file."""
+    by_lower = {name.lower(): name for name in known}
+    for role, path in net_files.items():
         net = text_format.Merge(Path(path).read_text(), caffe_pb2.NetParameter())
         for layer in net.layer:
             if layer.type not in known:
-                close = difflib.get_close_matches(layer.type, sorted(known), n=3)
-                hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-                return (f"{path}: layer '{layer.name}' has type '{layer.type}', which this Caffe build does not "
+                close = difflib.get_close_matches(layer.type.lower(), sorted(by_lower), n=3)
+                hint = f" Did you mean {' or '.join(repr(by_lower[c]) for c in close)}?" if close else ""
+                return (f"{net_sources[role]}: layer '{layer.name}' has type '{layer.type}', which this Caffe build does not "
                         f"know.{hint} (Custom C++ layers need a Caffe built with them; Python layers use "
                         "type: \"Python\".)")
     return None

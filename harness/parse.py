@@ -1,0 +1,154 @@
+"""`harness parse LOG`: the same rules, verdict and report as a live run, from an existing Caffe log."""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from google.protobuf import text_format
+
+from . import config as harness_config
+from . import glog, netinfo, report, rundir, verdict
+from .caffe_proto import caffe_pb2
+from .errors import HarnessError
+from .netinfo import SolverInfo
+from .records import BlobStat, Event, IterationEnd, TestResult, read_records, to_json
+from .rules.engine import RuleEngine
+from .train import _overrides
+
+LOG, NO_NET_ECHO = "log", "the log holds no echo of the net definition, so lr_mult, loss weights and layer types are unknown"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("log", help="a Caffe log (glog format; pasted excerpts work too)")
+    parser.add_argument("--out", help="directory for records, verdict and report (default runs/<UTC time>-<log name>)")
+    parser.add_argument("--csv", action="store_true",
+                        help="also write <log>.train and <log>.test tables in the columns of Caffe's parse_log.py")
+    parser.add_argument("--config", help="YAML file with rule thresholds and policies")
+    parser.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE", help="override one setting")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _net_from_echo(text: str):
+    try:
+        return netinfo.from_net_parameter(text_format.Merge(text, caffe_pb2().NetParameter()))
+    except text_format.ParseError:
+        return None
+
+
+def _solver_from_echo(text: str):
+    try:
+        p = text_format.Merge(text, caffe_pb2().SolverParameter())
+    except text_format.ParseError:
+        return None
+    return SolverInfo(type=p.type or "SGD", base_lr=p.base_lr, lr_policy=p.lr_policy or "fixed",
+                      clip_gradients=p.clip_gradients if p.clip_gradients >= 0 else None,
+                      iter_size=p.iter_size, max_iter=p.max_iter, display=p.display)
+
+
+class _Tables:
+    """The train/test tables of Caffe's tools/extra/parse_log.py: NumIters, Seconds, LearningRate, outputs."""
+
+    def __init__(self):
+        self.train, self.test = [], []
+
+    def add(self, record) -> None:
+        if isinstance(record, IterationEnd) and record.outputs:
+            self.train.append({"NumIters": record.iteration, "Seconds": record.seconds,
+                               "LearningRate": record.lr, **_flat(record.outputs)})
+        elif isinstance(record, TestResult):
+            lr = self.train[-1]["LearningRate"] if self.train else None
+            self.test.append({"NumIters": record.iteration, "Seconds": None, "LearningRate": lr,
+                              **_flat(record.outputs)})
+
+    def write(self, stem: Path) -> list:
+        written = []
+        for suffix, rows in ((".train", self.train), (".test", self.test)):
+            columns = ["NumIters", "Seconds", "LearningRate"]
+            columns += sorted({key for row in rows for key in row} - set(columns))
+            path = stem.with_name(stem.name + suffix)
+            with open(path, "w", newline="") as stream:
+                writer = csv.DictWriter(stream, fieldnames=columns, restval="")
+                writer.writeheader()
+                writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+            written.append(path)
+        return written
+
+
+def _flat(outputs: dict) -> dict:
+    flat = {}
+    for name, value in outputs.items():
+        if isinstance(value, list):
+            flat.update({f"{name}#{k}": v for k, v in enumerate(value)})
+        else:
+            flat[name] = value
+    return flat
+
+
+def run(args) -> int:
+    config = harness_config.load(args.config, _overrides(args.set))
+    path = Path(args.log)
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such log file.")
+    try:
+        path.open("rb").close()
+    except OSError as error:
+        raise HarnessError(f"{path}: cannot be read ({error.strerror}).") from None
+    out = rundir.make(args.out, f"parse-{path.stem}")
+
+    nets, solver, engine = {}, None, None
+    fatal, iterations, debug_iterations = None, 0, set()
+    tables = _Tables()
+    folder = glog.LogFolder()
+    with open(out / "records.jsonl", "w") as records_file:
+        for record in glog.parse_file(path, folder):
+            if isinstance(record, Event):
+                if record.kind == "net_parameter" and engine is None:
+                    name, body = glog.split_net(record.text)
+                    info = _net_from_echo(body)
+                    if info is not None and name != "unknown":
+                        nets[name] = info
+                elif record.kind == "solver_parameter" and solver is None:
+                    solver = _solver_from_echo(record.text)
+                elif record.kind == "fatal" and fatal is None:
+                    fatal = record.text
+            if engine is None and not isinstance(record, Event):
+                engine = RuleEngine(config, nets, solver, source=LOG)
+            records_file.write(to_json(record) + "\n")
+            if isinstance(record, BlobStat) and record.net == "train":
+                debug_iterations.add(record.iteration)
+            if isinstance(record, IterationEnd):
+                iterations = max(iterations, record.iteration + 1)
+            tables.add(record)
+            if engine is not None:
+                engine.feed(record)
+    findings = list(engine.findings) + list(engine.finish()) if engine else []
+    limits = _limits(nets, debug_iterations, iterations)
+    halting = [f for f in findings if f.severity == "halt"]
+    status = "error" if fatal else ("halted" if halting else "ok")
+    result = verdict.build(status, iterations, findings, None, fatal, source=LOG, log=str(path.resolve()),
+                           limits=limits, unparsed_lines=folder.unknown_lines)
+    verdict.write(out / "verdict.json", result)
+    with open(out / "records.jsonl") as stream:
+        report.write(out, result, read_records(stream), nets, solver)
+    if args.csv:
+        for written in tables.write(out / path.name):
+            if not args.quiet:
+                print(f"wrote {written}", file=sys.stderr)
+    if not args.quiet:
+        print(report.terminal_summary(result), file=sys.stderr)
+        print(f"records, verdict and report: {out}", file=sys.stderr)
+    return verdict.exit_code(result)
+
+
+def _limits(nets: dict, debug_iterations: set, iterations: int) -> list:
+    """What this log cannot decide, said in the verdict rather than guessed."""
+    limits = []
+    if not nets:
+        limits.append(NO_NET_ECHO)
+    if not debug_iterations:
+        limits.append("the log has no debug_info lines: only the loss, lr and outputs could be judged")
+    elif len(debug_iterations) < iterations:
+        limits.append(f"debug lines cover {len(debug_iterations)} of {iterations} iterations (display > 1): "
+                      "a problem may have started between printed iterations")
+    return limits
