@@ -12,6 +12,6 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q
 
-# Build Dockerfile.cpu (Docker engine, else podman) and run `harness doctor` inside the image.
+# Build Dockerfile.cpu (Docker engine, else podman); run `harness doctor` and the zoo check inside the image.
 docker-cpu:
-	bash scripts/docker-check.sh harness doctor
+	bash scripts/docker-check.sh sh -c 'harness doctor && harness check prototxt/'
