@@ -12,6 +12,7 @@ COMMANDS = {
     "train": ("harness.train", "train a Caffe solver under the harness and judge it"),
     "parse": ("harness.parse", "interpret an existing Caffe log offline"),
     "check": ("harness.check", "run net folders with expected.yaml and compare verdicts"),
+    "reproduce": ("harness.reproduce", "replay a recorded run to an iteration, verify it, dump every blob"),
     "doctor": ("harness.doctor", "show the Caffe build and run a tiny solver"),
 }
 

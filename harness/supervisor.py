@@ -38,6 +38,7 @@ class Outcome:
     caffe_error: Optional[str] = None
     snapshot: list = field(default_factory=list)
     exit_signal: Optional[str] = None
+    dump_rows: list = field(default_factory=list)   # summary of a replay's dump, one row per array
     returncode: Optional[int] = None
 
 
@@ -97,18 +98,23 @@ class _Sink:
 
 
 def run(spec: dict, run_dir: Path, python_paths: list,
-        on_iteration: Callable[[IterationEnd, CrossCheck], None]) -> Outcome:
-    """Start `python -m harness.worker` on spec and follow it to its end."""
+        on_iteration: Callable[[IterationEnd, CrossCheck], None], interactive: bool = False) -> Outcome:
+    """Start `python -m harness.worker` on spec and follow it to its end.
+
+    `interactive`: the worker may open a prompt on our terminal, so it gets copies of our stdin/stdout/
+    stderr and stays in our session (a process outside the terminal's session cannot read from it)."""
     record_read, record_write = os.pipe()
-    spec = dict(spec, record_fd=record_write)
+    terminal_fds = [os.dup(fd) for fd in (0, 1, 2)] if interactive else []
+    spec = dict(spec, record_fd=record_write, terminal_fds=terminal_fds)
     spec_path = run_dir / "worker.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     env = dict(os.environ, GLOG_logtostderr="1", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(python_paths + [p for p in [env.get("PYTHONPATH")] if p])
     worker = subprocess.Popen([sys.executable, "-m", "harness.worker", str(spec_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              pass_fds=(record_write,), env=env, start_new_session=True)
-    os.close(record_write)
+                              pass_fds=(record_write, *terminal_fds), env=env, start_new_session=not interactive)
+    for fd in (record_write, *terminal_fds):
+        os.close(fd)
     (run_dir / "worker.pid").write_text(f"{worker.pid}\n")
 
     outcome = Outcome()
@@ -167,6 +173,8 @@ def run(spec: dict, run_dir: Path, python_paths: list,
         kind = row.pop("control")
         if kind == "finding":
             outcome.findings.append(Finding(**dict(row, suggestions=tuple(row["suggestions"]))))
+        elif kind == "dump":
+            outcome.dump_rows = row["rows"]
         elif kind == "error":
             outcome.caffe_error = row["text"]
         elif kind == "end":

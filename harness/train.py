@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from . import config as harness_config
-from . import netinfo, report, rundir, solver as solver_loader, supervisor, verdict
+from . import netinfo, provenance, report, rundir, solver as solver_loader, supervisor, verdict
 from .errors import HarnessError
 from .records import read_records
 
@@ -87,6 +87,9 @@ def run(args) -> int:
         "nets": {role: str(src) for role, (src, _) in loaded.nets.items()},
         "path_notes": loaded.notes, "random_seed": solver.random_seed, "max_iter": max_iter,
         "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
+        "snapshot_every": args.snapshot_every, "config": str(config_path),
+        "data_files": provenance.data_files(net for _, net in loaded.nets.values()),
+        "caffe_build": provenance.caffe_build(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }, indent=1))
     if not args.quiet:

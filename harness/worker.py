@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import config as harness_config
-from . import netinfo
+from . import dump, netinfo
 from .inputs import locate_nonfinite
-from .records import BlobStat, IterationEnd, ParamNorms, BACKWARD, FORWARD, TRAIN, test_net_name, to_json
+from .records import BlobStat, IterationEnd, ParamNorms, TestResult, BACKWARD, FORWARD, TRAIN, test_net_name, to_json
 from .rules.engine import RuleEngine
 from .stats import summarize
 
@@ -30,6 +30,10 @@ class Halt(Exception):
 
 class StopRequested(Exception):
     """SIGINT / SIGTERM arrived; raised at the next iteration boundary."""
+
+
+class TargetReached(Exception):
+    """A replay (`harness reproduce`) reached the iteration, and layer, it was asked to stop at."""
 
 
 class Channel:
@@ -159,6 +163,7 @@ class Worker:
         self.started = time.monotonic()
         self.stop_signal = None
         self.smoothed = []
+        self.target = spec.get("stop_at")
 
     def displays(self) -> bool:
         return self.display > 0 and self.iteration % self.display == 0
@@ -168,14 +173,26 @@ class Worker:
             self.channel.record(stat)
             self.engine.feed(stat)
         self.engine.end_layer()
-        if self.engine.halt is not None:
-            raise Halt()
+        on_train = stats and stats[0].net == TRAIN     # replay targets name train-net layers
+        self._stop_if_due(stats[0].phase if on_train else None, stats[0].layer if on_train else None)
 
     def observe_norms(self, norms: ParamNorms) -> None:
         self.channel.record(norms)
         self.engine.feed(norms)
+        self._stop_if_due(None, None)
+
+    def _stop_if_due(self, phase, layer, at_iteration_end: bool = False) -> None:
+        """Stop inside the iteration when a rule halts, or when a replay reaches its target."""
         if self.engine.halt is not None:
             raise Halt()
+        target = self.target
+        if target is None or self.iteration != target["iteration"]:
+            return
+        if target.get("layer") is None:
+            if at_iteration_end:
+                raise TargetReached()
+        elif layer == target["layer"] and target.get("phase") in (None, phase):
+            raise TargetReached()
 
     # Solver callbacks: on_start opens an iteration, on_gradients_ready closes it before the update.
     def on_start(self) -> None:
@@ -196,8 +213,28 @@ class Worker:
         self.channel.record(end)
         self.engine.feed(end)
         self.channel.flush()
-        if self.engine.halt is not None:
-            raise Halt()
+        self._stop_if_due(None, None, at_iteration_end=True)
+
+    def _test_hook(self, observer: "NetObserver", test_iter: int):
+        """After each test-net layer: the statistics; after the last batch of a test: Caffe's
+        `Test net output` values, the mean of each output over the `test_iter` batches."""
+        sums = {}
+
+        def after_forward(i: int) -> None:
+            observer.after_forward(i)
+            if i != observer.last_layer:
+                return
+            for name in observer.net.outputs:
+                values = observer.net.blobs[name].data.reshape(-1).astype(float)
+                sums[name] = sums[name] + values if name in sums else values
+            if observer.pass_index == test_iter - 1:
+                outputs = {name: float(total[0] / test_iter) if total.size == 1 else list(total / test_iter)
+                           for name, total in sums.items()}
+                result = TestResult(self.iteration, observer.name, outputs)
+                self.channel.record(result)
+                self.engine.feed(result)
+                sums.clear()
+        return after_forward
 
     def run(self) -> int:
         spec = self.spec
@@ -240,7 +277,8 @@ class Worker:
             name = test_net_name(k)
             param = text_format.Merge(Path(net_files[name]).read_text(), caffe_pb2.NetParameter())
             nets[name] = describe_net(test_net, param, caffe_pb2.TEST)
-            test_net.after_forward(NetObserver(test_net, name, nets[name], self).after_forward)
+            observer = NetObserver(test_net, name, nets[name], self)
+            test_net.after_forward(self._test_hook(observer, solver_param.test_iter[k]))
         (Path(spec["run_dir"]) / "nets.json").write_text(
             json.dumps({name: netinfo.to_dict(info) for name, info in nets.items()}, indent=1))
         self.engine = RuleEngine(harness_config.load(spec["config"]), nets, None, source="live")
@@ -258,6 +296,13 @@ class Worker:
             status = "halted"
         except StopRequested:
             status = "interrupted"
+        except TargetReached:
+            status = "target"
+        if spec.get("dump") and status in ("target", "halted"):
+            self.channel.control("dump", rows=dump.save(spec["dump"], dump.net_arrays(solver.net)))
+        self.channel.flush()
+        if spec.get("interactive"):
+            self._interact(caffe, solver)
         for finding in self._findings(nets):
             self.channel.control("finding", **finding.as_verdict_entry())
         snapshot = None
@@ -285,6 +330,20 @@ class Worker:
         solver.snapshot()
         written = sorted(set(Path(self.spec["run_dir"], "snapshots").iterdir()) - before)
         return [str(p) for p in written]
+
+    def _interact(self, caffe, solver) -> None:
+        """A Python prompt on the user's terminal, whose descriptors the supervisor passed along."""
+        import code
+        import numpy
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C cancels a line, as usual
+        for target, fd in enumerate(self.spec["terminal_fds"]):
+            os.dup2(fd, target)
+        sys.stdin, sys.stdout, sys.stderr = (os.fdopen(0, "r"), os.fdopen(1, "w", buffering=1),
+                                             os.fdopen(2, "w", buffering=1))
+        names = {"net": solver.net, "solver": solver, "blobs": solver.net.blobs, "params": solver.net.params,
+                 "caffe": caffe, "np": numpy}
+        code.interact(banner=f"Stopped at iteration {self.iteration}. Bound: {', '.join(names)}. Ctrl-D leaves.",
+                      local=names, exitmsg="")
 
     def _request_stop(self, signum, frame) -> None:
         self.stop_signal = signal.Signals(signum).name
