@@ -1,9 +1,9 @@
 """Streaming parser for Caffe's glog output: a line classifier, then a fold that assembles records.
 
 `classify(line)` turns one physical line into typed events `(kind, fields, prefix)`: `kind` names the
-message (KINDS lists them), `fields` is the match of that kind's pattern (named groups), `prefix` the match
-of the glog prefix or None. Lines joined by copy-paste are split first, on glog prefixes and on
-`[Forward]` / `[Backward]` markers.
+message (KINDS lists them), `fields` is the match of that kind's pattern (its groups), `prefix` the match
+of the glog prefix or None. Lines joined by copy-paste are cut apart first: at glog prefixes, at
+`[Forward]` / `[Backward]` markers, and at the start of solver lines (for pastes without prefixes).
 
 `LogFolder` folds those events into `harness.records` objects in log order. Caffe prints a train iteration's
 debug lines before the line that names the iteration (`Iteration N (...)`), so they wait in a buffer
@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import datetime
 import gzip
+import itertools
 import re
 from typing import IO, Iterable, Iterator, Optional
 
@@ -23,14 +24,15 @@ from .records import (BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, P
 
 # glog: "I1109 12:34:56.789012  1234 net.cpp:593] " (newer glog prints the year: "I20261109 ..."). Pastes
 # drop parts, so everything is optional here; `_is_prefix` decides what is enough to count as a prefix.
-_PREFIX_SRC = (r"(?P<sev>[IWEF])?(?P<date>\d{8}|\d{4})?\s?(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)?"
-               r"(?:\s+(?:0x[0-9a-fA-F]+|\d+))?\s*(?P<src>[\w.\-/\\]+:\d+)?\]")
-_PREFIX = re.compile(_PREFIX_SRC + r"\s?")
+_PREFIX = re.compile(r"(?P<sev>[IWEF])?(?P<date>\d{8}|\d{4})?\s?(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)?"
+                     r"(?:\s+(?:0x[0-9a-fA-F]+|\d+))?\s*(?P<src>[\w.\-/\\]+:\d+)?\]")
+_SPACE = re.compile(r"\s*")
 
-# The bulk of a debug log, prefix and message in one pattern; its prefix part is loose because it is cheap
-# (the full prefix pattern costs as much again). Groups: marker, layer, kind, name, value. Prefixes and
-# layer names hold no brackets and blob names no blanks, so a match never spans lines joined by a paste.
-_DEBUG = re.compile(r"(?:[IWEF]\d[^\[\]]*+\])?\s*+\[(Forward|Backward)\] Layer ([^\[\]]+?), "
+# The bulk of a debug log, prefix and message in one pattern. Its prefix part is loose because that is
+# cheap: from the severity to the line's first "]" (the full prefix pattern costs as much again as the
+# rest). Groups: marker, layer, kind, name, value. Layer names hold no brackets and blob names no blanks,
+# so a match never spans lines joined by a paste.
+_DEBUG = re.compile(r"(?:[IWEF]\d[^\]]*+\])?\s*+\[(Forward|Backward)\] Layer ([^\[\]]+?), "
                     r"(top|bottom|param) blob (\S++) (?:data|diff): (\S++)\s*$")
 
 # Where a pasted line holds the next log line: a full glog prefix, a debug marker, or (for pastes with the
@@ -38,11 +40,13 @@ _DEBUG = re.compile(r"(?:[IWEF]\d[^\[\]]*+\])?\s*+\[(Forward|Backward)\] Layer (
 _JOINT = re.compile(r"[IWEF](?:\d{8}|\d{4})\s\d\d:\d\d:\d\d(?:\.\d+)?(?:\s+\d+)?\s+[^\s\]]+:\d+\]"
                     r"|\[(?:Forward|Backward)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output #")
 
-_NUM = r"(\S+)"
-_OUTPUT = r" net output #(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$"
+_OUTPUT = (r" net output #(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)"
+           r"(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$")
 
 # (kind, the message's first word or None, pattern matched at the start of the message).
 _MESSAGES = (
+    ("blob", "[Forward]", _DEBUG),
+    ("blob", "[Backward]", _DEBUG),
     ("norms", "[Backward]", r"\[Backward\] All net params \(data, diff\): L1 norm = \((?P<l1_data>[^,]+), "
                             r"(?P<l1_diff>[^)]+)\); L2 norm = \((?P<l2_data>[^,]+), (?P<l2_diff>[^)]+)\)"),
     # X is Caffe's uninitialised throughput at iteration 0: anything at all.
@@ -68,12 +72,13 @@ _BY_WORD: dict = {}
 for _kind, _word, _src in _MESSAGES:
     _BY_WORD.setdefault(_word, []).append((_kind, re.compile(_src)))
 _ANYWHERE = _BY_WORD.pop(None)
+_NOTHING: list = []
 _ALL = re.compile(r"(?P<text>.*)$", re.S)
 
-# Every kind classify() yields: the message kinds above, "blob" (a debug line), "fatal" (an F-level line),
-# "unknown" (a glog line of no known kind) and "text" (a line without prefix of no known kind: echoed
-# prototxt text, or noise).
-KINDS = ("blob", "fatal", "unknown", "text") + tuple(kind for kind, _, _ in _MESSAGES)
+# Every kind classify() yields: the message kinds above ("blob" is a debug line), "fatal" (any F-level
+# line), "unknown" (a glog line of no known kind) and "text" (a line without prefix of no known kind:
+# echoed prototxt text, or noise).
+KINDS = ("fatal", "unknown", "text") + tuple(dict.fromkeys(kind for kind, _, _ in _MESSAGES))
 
 _PHASES = {"Forward": FORWARD, "Backward": BACKWARD}
 # Events that leave a display line's IterationEnd open (its outputs and lr follow it), and a test block open
@@ -83,6 +88,7 @@ _CONTINUES_TEST = frozenset(("blob", "test_output", "unknown", "text"))
 _ECHO_CAP = 1 << 20     # characters kept of one echoed prototxt: the echo is bounded like everything else
 _PENDING_CAP = 1 << 16  # buffered debug lines; beyond this no display line is coming (a bare pycaffe loop)
 _SECONDS_PER_DAY = 86400
+_BATCH = 512            # lines parse_lines feeds at a time: fewer calls, records still out promptly
 
 
 def _number(text: str) -> float:
@@ -101,37 +107,16 @@ def _is_prefix(m: re.Match) -> bool:
     return bool(m["src"] or (m["sev"] and (m["date"] or m["clock"])))
 
 
-def _pieces(line: str) -> list:
-    """The log lines inside one physical line: cut before every glog prefix, and before every marker that
-    does not directly follow a prefix."""
-    cuts, prev_end, prev_prefix = [0], 0, False
-    for m in _JOINT.finditer(line):
-        start, is_prefix = m.start(), line[m.start()] != "["
-        if start and not (prev_prefix and not line[prev_end:start].strip()):
-            cuts.append(start)
-        prev_end, prev_prefix = m.end(), is_prefix
-    if len(cuts) == 1:
-        return [line]
-    return [line[a:b] for a, b in zip(cuts, cuts[1:] + [len(line)])]
-
-
-def _classify_piece(piece: str):
-    prefix = _PREFIX.match(piece)
-    if prefix is not None and not _is_prefix(prefix):
-        prefix = None
-    message = piece[prefix.end():].strip() if prefix else piece.strip()
+def _classify_message(message: str, prefix: Optional[re.Match], piece: str):
     if not message:
         return None
-    if prefix and prefix["sev"] == "F":
+    if prefix is not None and prefix["sev"] == "F":
         return "fatal", _ALL.match(message), prefix
-    m = _DEBUG.match(message)
-    if m is not None:
-        return "blob", m, prefix
-    for kind, pattern in _BY_WORD.get(message.split(" ", 1)[0], []) + _ANYWHERE:
+    for kind, pattern in _BY_WORD.get(message.partition(" ")[0], _NOTHING) + _ANYWHERE:
         m = pattern.match(message)
         if m is not None:
             return kind, m, prefix
-    if prefix:
+    if prefix is not None:
         return "unknown", _ALL.match(message), prefix
     return "text", _ALL.match(piece.rstrip("\r\n")), None
 
@@ -143,11 +128,20 @@ def classify(line: str) -> list:
 
 
 def _classify_pieces(line: str) -> list:
-    events = []
-    for piece in _pieces(line):
-        event = _classify_piece(piece)
+    """classify() for all but plain debug lines. A piece ends where a pasted line holds the next log line:
+    at a glog prefix or a marker (_JOINT) past the start of the piece's message."""
+    events, start, end = [], 0, len(line)
+    while start < end:
+        prefix = _PREFIX.match(line, start)
+        if prefix is not None and not _is_prefix(prefix):
+            prefix = None
+        body = _SPACE.match(line, prefix.end() if prefix else start).end()
+        joint = _JOINT.search(line, body + 1)
+        stop = joint.start() if joint else end
+        event = _classify_message(line[body:stop].rstrip(), prefix, line[start:stop])
         if event is not None:
             events.append(event)
+        start = stop
     return events
 
 
@@ -194,10 +188,12 @@ class _OpenIteration:
 class LogFolder:
     """Incremental fold: feed() glog lines as Caffe prints them, get the records that are complete.
 
-    Iterations: train debug lines wait until `Iteration N (...)` (or `Iteration N, loss = L`, the extra
-    forward pass after max_iter) names their iteration. Passes: a pass ends at the `All net params` line
-    (one per forward/backward block: iter_size) or when a (phase, layer, blob, kind) repeats within it (test
-    batches, which print no such line). Counters: `lines` fed, `unknown_lines` of no known kind.
+    Iterations: train debug lines wait until `Iteration N (...)` (or `Iteration N, loss = L`, after the
+    extra forward pass past max_iter) names their iteration; test-net lines take it from `Iteration N,
+    Testing net (#k)`. Passes: a pass ends at the `All net params` line (one per forward/backward block:
+    iter_size) or when a (phase, layer, blob, kind) repeats within it (test batches print no such line).
+    Counters: `lines` (physical lines fed), `unknown_lines` (lines or pieces of no known kind, and known
+    lines whose numbers do not parse).
     """
 
     def __init__(self):
@@ -222,7 +218,7 @@ class LogFolder:
     # ---- public --------------------------------------------------------------------------------------
     def feed(self, line: str) -> list:
         """Records completed by this physical line (possibly several joined lines), in log order."""
-        self._feed(line)
+        self._feed((line,))
         return self._take()
 
     def close(self) -> list:
@@ -240,17 +236,21 @@ class LogFolder:
         out, self._out = self._out, []
         return out
 
-    def _feed(self, line: str) -> None:
-        # classify(line), with its common case (a debug line, nothing open that it would close) short-cut.
-        self.lines += 1
-        m = _DEBUG.match(line)
-        if m is None:
-            for kind, fields, prefix in _classify_pieces(line):
-                self._dispatch(kind, fields, prefix)
-        elif self._echo is None and self._open is None:
-            self._on_blob(m, None)
-        else:
-            self._dispatch("blob", m, None)
+    def _feed(self, lines: Iterable[str]) -> None:
+        """classify() each line and dispatch its events; the common case (a debug line while nothing is open
+        that it would close) goes straight to _on_blob. Records collect in self._out."""
+        match, on_blob, dispatch, count = _DEBUG.match, self._on_blob, self._dispatch, 0
+        for line in lines:
+            count += 1
+            m = match(line)
+            if m is None:
+                for kind, fields, prefix in _classify_pieces(line):
+                    dispatch(kind, fields, prefix)
+            elif self._echo is None and self._open is None:
+                on_blob(m, None)
+            else:
+                dispatch("blob", m, None)
+        self.lines += count
 
     def _dispatch(self, kind: str, fields: re.Match, prefix: Optional[re.Match]) -> None:
         # What a new event ends: an echoed prototxt, a display line's outputs, a test block.
@@ -523,10 +523,10 @@ def _add_output(outputs: dict, name: str, value: float) -> None:
 def parse_lines(lines: Iterable[str], folder: Optional[LogFolder] = None) -> Iterator[Record]:
     """Records from glog lines, streaming. Pass a LogFolder to read its counters afterwards."""
     folder = LogFolder() if folder is None else folder
-    for line in lines:
-        folder._feed(line)
-        if folder._out:
-            yield from folder._take()
+    lines = iter(lines)
+    while batch := list(itertools.islice(lines, _BATCH)):
+        folder._feed(batch)
+        yield from folder._take()
     yield from folder.close()
 
 

@@ -318,6 +318,19 @@ def test_decoded_bounds_line_length():
     assert all(len(p) <= 32 for p in pieces)
 
 
+@pytest.mark.parametrize("line", [
+    "a" * 200_000,
+    "I1 ] [Forward] Layer x" + ", top blob x data: 1" * 10_000,
+    "[Forward] Layer a, top blob b data: 1 " * 5_000,
+    "Iteration 1, " * 15_000,
+    "x " * 100_000 + " does not need backward computation.",
+])
+def test_long_pathological_lines_parse_in_linear_time(line):
+    folder = glog.LogFolder()
+    list(glog.parse_lines([line], folder))
+    assert folder.lines == 1
+
+
 _FRAGMENTS = [line for name in ("display1.log", "nan.log", "fatal.log") for line in lines_of(name)[::7]]
 
 
