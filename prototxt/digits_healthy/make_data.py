@@ -1,24 +1,9 @@
-"""Write scikit-learn's bundled 8x8 digits as HDF5 (train: 1397 images, test: 400) and the HDF5 source lists.
-
-Deterministic (fixed permutation seed) and idempotent; the lists hold absolute paths because Caffe opens
-listed files relative to its working directory.
-"""
+"""Write this net's data: scikit-learn's digits as HDF5 plus source lists (see prototxt/digits.py)."""
 import os
-
-import h5py
-import numpy as np
-from sklearn.datasets import load_digits
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import digits  # noqa: E402  (prototxt/digits.py, shared by the nets that train on the digits)
 
-digits = load_digits()
-images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]   # N x 1 x 8 x 8, in [0, 1]
-labels = digits.target.astype(np.float32)
-order = np.random.RandomState(0).permutation(len(labels))
-for name, index in (("train", order[:1397]), ("test", order[1397:])):
-    path = os.path.join(HERE, name + ".h5")
-    with h5py.File(path, "w") as f:
-        f["data"] = images[index]
-        f["label"] = labels[index]
-    with open(os.path.join(HERE, name + ".list"), "w") as f:
-        f.write(path + "\n")
+digits.write(HERE)
