@@ -14,6 +14,7 @@ COMMANDS = {
     "check": ("harness.check", "run net folders with expected.yaml and compare verdicts"),
     "reproduce": ("harness.reproduce", "replay a recorded run to an iteration, verify it, dump every blob"),
     "doctor": ("harness.doctor", "show the Caffe build and run a tiny solver"),
+    "report": ("harness.report_cmd", "draw a run directory as one self-contained report.html"),
 }
 
 
