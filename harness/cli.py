@@ -15,6 +15,7 @@ COMMANDS = {
     "reproduce": ("harness.reproduce", "replay a recorded run to an iteration, verify it, dump every blob"),
     "doctor": ("harness.doctor", "show the Caffe build and run a tiny solver"),
     "report": ("harness.report_cmd", "draw a run directory as one self-contained report.html"),
+    "export": ("harness.export", "export a run's records as CSV tables or TensorBoard event files"),
 }
 
 
