@@ -74,6 +74,7 @@ for _kind, _word, _src in _MESSAGES:
 _ANYWHERE = _BY_WORD.pop(None)
 _NOTHING: list = []
 _ALL = re.compile(r"(?P<text>.*)$", re.S)
+_SNAPSHOT_ITERATION = re.compile(r"_iter_(\d+)\.\w+$")  # Caffe names snapshots <prefix>_iter_<N>.<ext>
 
 # Every kind classify() yields: the message kinds above ("blob" is a debug line), "fatal" (any F-level
 # line), "unknown" (a glog line of no known kind) and "text" (a line without prefix of no known kind:
@@ -431,8 +432,7 @@ class LogFolder:
 
     def _on_snapshot(self, m: re.Match, prefix) -> None:
         path = m["path"].strip()
-        # Caffe names snapshots <prefix>_iter_<N>.<ext> with N the solver's iteration count.
-        named = re.search(r"_iter_(\d+)\.\w+$", path)
+        named = _SNAPSHOT_ITERATION.search(path)
         self._event("snapshot", path, int(named[1]) if named else self._next_iteration)
 
     _on_solver_snapshot = _on_snapshot
