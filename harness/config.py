@@ -63,12 +63,70 @@ class ExplodingConfig:
 
 
 @dataclass(frozen=True)
+class BatchnormEmptyStatsConfig:
+    policy: str = HALT          # nothing to tune: all three statistics blobs exactly 0 after forward
+
+
+@dataclass(frozen=True)
+class WeightsNotLoadedConfig:
+    policy: str = WARN          # renaming a layer to re-initialise it (a new head) is a legitimate recipe
+
+
+@dataclass(frozen=True)
+class SaturatedSoftmaxLossConfig:
+    policy: str = HALT
+    saturated_loss: float = _positive(87.3365)      # -log(FLT_MIN): Caffe's clamp of the true-class probability
+    max_rel_error: float = _fraction(1e-4)          # |loss - saturated_loss| / saturated_loss still counted as pinned
+    patience_iters: int = _iters(3)                 # consecutive observed iterations pinned
+
+
+@dataclass(frozen=True)
+class ChanceLossConfig:
+    policy: str = WARN
+    max_rel_distance: float = _fraction(0.05)       # |mean loss - ln K| / ln K counted as chance level
+    window_iters: int = _iters(50)                  # observed iterations the mean is taken over
+    trained_fraction: float = _fraction(0.5)        # a loss below this share of ln K means the net had learnt
+
+
+@dataclass(frozen=True)
+class LossHeadConfig:
+    policy: str = WARN
+    growth_factor: float = _positive(100.0)         # a loss output this many times its first value has exploded
+
+
+@dataclass(frozen=True)
+class IntermittentNanDisplayConfig:
+    policy: str = WARN          # nothing to tune: finite vs non-finite
+
+
+@dataclass(frozen=True)
+class NoLearningSignalConfig:
+    policy: str = HALT
+    patience_iters: int = _iters(3)                 # consecutive iterations with zero losses and zero diffs
+
+
+@dataclass(frozen=True)
+class LrOutOfRangeConfig:
+    policy: str = WARN
+    min_lr: float = _positive(1e-10)                # below this no weight moves in float32
+    max_lr: float = _positive(1.0)                  # above this SGD steps overshoot at any sane gradient scale
+
+
+@dataclass(frozen=True)
 class Config:
     nonfinite: NonfiniteConfig = NonfiniteConfig()
     dead: DeadConfig = DeadConfig()
     no_gradient: NoGradientConfig = NoGradientConfig()
     vanishing: VanishingConfig = VanishingConfig()
     exploding: ExplodingConfig = ExplodingConfig()
+    batchnorm_empty_stats: BatchnormEmptyStatsConfig = BatchnormEmptyStatsConfig()
+    weights_not_loaded: WeightsNotLoadedConfig = WeightsNotLoadedConfig()
+    saturated_softmax_loss: SaturatedSoftmaxLossConfig = SaturatedSoftmaxLossConfig()
+    chance_loss: ChanceLossConfig = ChanceLossConfig()
+    loss_head: LossHeadConfig = LossHeadConfig()
+    intermittent_nan_display: IntermittentNanDisplayConfig = IntermittentNanDisplayConfig()
+    no_learning_signal: NoLearningSignalConfig = NoLearningSignalConfig()
+    lr_out_of_range: LrOutOfRangeConfig = LrOutOfRangeConfig()
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -34,6 +34,16 @@ CAUSES = {
     "zero_gradient": "a gradient that is exactly zero although the layer reaches a loss",
     "lr_mult_unknown": "a parameter without gradient whose lr_mult the log does not tell",
     "vanishing": "vanishing gradients",
+    "empty_bn_stats": "a BatchNorm using stored statistics that are all zero (weights not loaded): x316 per BatchNorm",
+    "weights_not_loaded": "weights given, but layer names of the file and the net do not match: those layers start from scratch",
+    "saturated_softmax": "every true-class probability underflowed: the softmax loss is clamped at -log(FLT_MIN)",
+    "stuck_at_chance": "a classification loss that never left chance level ln(K): nothing is learnt",
+    "collapse_to_chance": "a classification loss that fell back to chance level ln(K) after learning",
+    "loss_head": "one loss head out of scale with the others (targets or loss_weight)",
+    "intermittent_nan": "one non-finite iteration poisons Caffe's running-mean display loss",
+    "hidden_nan_output": "a non-finite output that does not count in the loss, hidden by the display",
+    "no_learning_signal": "zero loss and zero gradients everywhere (labels all ignored or empty)",
+    "lr_out_of_range": "a learning rate outside any sane range (schedule or base_lr mistyped)",
 }
 
 
@@ -183,6 +193,13 @@ def _entry(finding: dict) -> str:
     return f"- **{finding['kind']}** ({where}): {finding['message']}"
 
 
+def _side_by_side(table: dict) -> str:
+    """Two lists a finding compares row by row (e.g. weights_not_loaded's unmatched layer names)."""
+    lines = ["| " + " | ".join(table["columns"]) + " |", "|---" * len(table["columns"]) + "|"]
+    lines += ["| " + " | ".join(f"`{cell}`" if cell else "" for cell in row) + " |" for row in table["rows"]]
+    return "\n".join(lines)
+
+
 def _sections(verdict: dict, window: _Window, solver: Optional[SolverInfo]) -> list:
     anomaly = verdict.get("anomaly")
     focus = anomaly or (verdict["warnings"][0] if verdict["warnings"] else None)
@@ -200,6 +217,8 @@ def _sections(verdict: dict, window: _Window, solver: Optional[SolverInfo]) -> l
                     f"- where: iteration {focus['iteration']}, phase {focus['phase']}, "
                     f"net {focus.get('net', 'train')}, layer {focus['layer']}, blob `{focus['blob']}`",
                     f"- value: {_fmt(focus['value'])}"]), focus["message"]]
+        if evidence.get("side_by_side"):
+            out += [_side_by_side(evidence["side_by_side"])]
         cause = evidence.get("cause")
         if cause:
             out += ["## Cause", f"`{cause}`: {CAUSES.get(cause, cause)}"]

@@ -12,7 +12,7 @@ from typing import Optional
 
 from ..findings import Finding
 from ..netinfo import LayerInfo, NetInfo, SolverInfo
-from ..records import BACKWARD, BlobStat, IterationEnd, ParamNorms
+from ..records import BACKWARD, BlobStat, Event, IterationEnd, ParamNorms
 
 LIVE, LOG = "live", "log"
 # Caffe's BatchNorm forces lr_mult 0 on its statistics whatever the prototxt says.
@@ -146,6 +146,9 @@ class Rule:
         return []
 
     def on_iteration(self, end: IterationEnd) -> list:
+        return []
+
+    def on_event(self, event: Event) -> list:
         return []
 
     def finish(self) -> list:

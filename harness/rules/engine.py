@@ -11,7 +11,7 @@ from typing import Optional
 from ..config import Config
 from ..findings import HALT, OFF, Finding
 from ..netinfo import SolverInfo
-from ..records import BlobStat, IterationEnd, ParamNorms
+from ..records import BlobStat, Event, IterationEnd, ParamNorms
 from . import REGISTRY
 from .base import LIVE, LOG, Context, LayerGroup
 
@@ -56,7 +56,9 @@ class RuleEngine:
             return found + self._ask(lambda rule: rule.on_norms(record))
         if isinstance(record, IterationEnd):
             return found + self._ask(lambda rule: rule.on_iteration(record))
-        return found        # TestResult, Event: no rule reads them yet
+        if isinstance(record, Event):
+            return found + self._ask(lambda rule: rule.on_event(record))
+        return found        # TestResult: no rule reads it yet
 
     def end_layer(self) -> list:
         if not self._group:
