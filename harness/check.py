@@ -10,6 +10,7 @@ expected.yaml (every key optional; see docs/zoo.md):
     warn_before_anomaly: [exploding]    # a warning of that kind at an iteration before the anomaly's
     min_test_accuracy: 0.9              # every `accuracy*` output of the last test pass in caffe.log
     crosscheck: {mismatched: 0, unmatched_log_lines: 0}   # counts of the cross-check summary, exact
+    train_args: [--weights, source.caffemodel]    # appended to `harness train` (run in the net folder)
 A mapping matches a verdict entry when each of its keys holds exactly the same value there.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ EXPECTED_FILE = "expected.yaml"
 STATUSES = ("ok", "halted", "error")
 FINDING_KEYS = {"kind", "iteration", "phase", "net", "layer", "blob", "value", "message", "severity", "rule"}
 TOP_KEYS = {"status", "iterations_run", "anomaly", "warnings", "warn_before_anomaly", "min_test_accuracy",
-            "crosscheck"}
+            "crosscheck", "train_args"}
 CROSSCHECK_KEYS = {"compared", "mismatched", "unmatched_log_lines", "unmatched_harness_values"}
 # The test pass's outputs as Caffe logs them: "Test net output #0: accuracy = 0.97".
 _TEST_OUTPUT = re.compile(r"Test net output #\d+: (\S+) = (\S+)")
@@ -117,6 +118,9 @@ def load_expected(path: Path) -> dict:
     if not isinstance(counts, dict) or not set(counts) <= CROSSCHECK_KEYS or \
             not all(type(v) is int for v in counts.values()):
         raise bad(f"crosscheck must map some of {', '.join(sorted(CROSSCHECK_KEYS))} to integers.")
+    train_args = expected.get("train_args", [])
+    if not isinstance(train_args, list) or not all(isinstance(a, str) for a in train_args):
+        raise bad("train_args must be a list of strings such as [--weights, source.caffemodel].")
     accuracy = expected.get("min_test_accuracy", 0)
     if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
         raise bad("min_test_accuracy must be a number.")
@@ -228,9 +232,10 @@ def check_net(folder: Path, run_dir: Path, timeout: float) -> Outcome:
             if made.returncode != 0:
                 outcome.differences.append(f"make_data.py failed (exit {made.returncode}): {_tail(made.stderr)}")
                 return outcome
+        # In the net folder, like make_data.py: paths in train_args are relative to it.
         trained = subprocess.run([sys.executable, "-m", "harness.cli", "train", str(folder / "solver.prototxt"),
-                                  "--run-dir", str(run_dir), "--quiet"], capture_output=True, text=True,
-                                 timeout=timeout)
+                                  "--run-dir", str(run_dir), "--quiet", *outcome.expected.get("train_args", [])],
+                                 cwd=folder, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         outcome.differences.append(f"timed out after {timeout:g} s")
         return outcome
