@@ -364,8 +364,8 @@ def render_heatmap(cells: Cells, keys: list, colour_label: str, verdict: dict, w
     for r in range(1, len(keys)):   # a white rule between layers groups a layer's blobs
         if keys[r][0] != keys[r - 1][0]:
             axis.axhline(r - 0.5, color="white", lw=2)
-    axis.set_xlabel("iteration" + (f" (each column: {width} iterations, their mean; NaN/Inf if any was)"
-                                   if width > 1 else ""))
+    binned = f" (each column: {width} iterations, their mean{'; NaN/Inf if any was' if cells.log else ''})"
+    axis.set_xlabel("iteration" + (binned if width > 1 else ""))
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlim(extent[0], extent[1])
     axis.spines[["left", "bottom"]].set_visible(False)
