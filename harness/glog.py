@@ -72,7 +72,8 @@ _BY_WORD: dict = {}
 for _kind, _word, _src in _MESSAGES:
     _BY_WORD.setdefault(_word, []).append((_kind, re.compile(_src)))
 _ANYWHERE = _BY_WORD.pop(None)
-_NOTHING: list = []
+_BY_WORD = {word: tuple(patterns + _ANYWHERE) for word, patterns in _BY_WORD.items()}  # what to try, in order
+_ANYWHERE = tuple(_ANYWHERE)
 _ALL = re.compile(r"(?P<text>.*)$", re.S)
 _SNAPSHOT_ITERATION = re.compile(r"_iter_(\d+)\.\w+$")  # Caffe names snapshots <prefix>_iter_<N>.<ext>
 
@@ -113,7 +114,7 @@ def _classify_message(message: str, prefix: Optional[re.Match], piece: str):
         return None
     if prefix is not None and prefix["sev"] == "F":
         return "fatal", _ALL.match(message), prefix
-    for kind, pattern in _BY_WORD.get(message.partition(" ")[0], _NOTHING) + _ANYWHERE:
+    for kind, pattern in _BY_WORD.get(message.partition(" ")[0], _ANYWHERE):
         m = pattern.match(message)
         if m is not None:
             return kind, m, prefix
@@ -128,6 +129,15 @@ def classify(line: str) -> list:
     return [("blob", m, None)] if m is not None else _classify_pieces(line)
 
 
+def _next_joint(line: str, pos: int) -> int:
+    """Where the next log line starts inside `line` from `pos` on (its length if none)."""
+    # Every joint holds one of these literals; looking for them first is cheaper than the search.
+    if line.find("]", pos) < 0 and line.find("Iteration ", pos) < 0 and line.find("net output #", pos) < 0:
+        return len(line)
+    joint = _JOINT.search(line, pos)
+    return joint.start() if joint else len(line)
+
+
 def _classify_pieces(line: str) -> list:
     """classify() for all but plain debug lines. A piece ends where a pasted line holds the next log line:
     at a glog prefix or a marker (_JOINT) past the start of the piece's message."""
@@ -137,8 +147,7 @@ def _classify_pieces(line: str) -> list:
         if prefix is not None and not _is_prefix(prefix):
             prefix = None
         body = _SPACE.match(line, prefix.end() if prefix else start).end()
-        joint = _JOINT.search(line, body + 1)
-        stop = joint.start() if joint else end
+        stop = _next_joint(line, body + 1)
         event = _classify_message(line[body:stop].rstrip(), prefix, line[start:stop])
         if event is not None:
             events.append(event)
