@@ -85,8 +85,10 @@ KINDS = ("fatal", "unknown", "text") + tuple(dict.fromkeys(kind for kind, _, _ i
 _PHASES = {"Forward": FORWARD, "Backward": BACKWARD}
 # Events that leave a display line's IterationEnd open (its outputs and lr follow it), and a test block open
 # (its forward lines, then its outputs); "unknown" and "text" are noise from other threads as often as not.
+# Each test starts by sharing the train net's weights, which logs `Ignoring source layer X` for every train
+# layer the test net lacks (a loss layer, say): that belongs to the test block.
 _CONTINUES_ITERATION = frozenset(("train_output", "lr", "unknown", "text"))
-_CONTINUES_TEST = frozenset(("blob", "test_output", "unknown", "text"))
+_CONTINUES_TEST = frozenset(("blob", "test_output", "ignored_source_layer", "unknown", "text"))
 _ECHO_CAP = 1 << 20     # characters kept of one echoed prototxt: the echo is bounded like everything else
 _PENDING_CAP = 1 << 16  # buffered debug lines; beyond this no display line is coming (a bare pycaffe loop)
 _SECONDS_PER_DAY = 86400

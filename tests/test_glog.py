@@ -345,3 +345,16 @@ def test_fuzz_never_crashes(lines, joined):
     recs = list(glog.parse_lines(text, folder))
     assert all(isinstance(r, (BlobStat, ParamNorms, IterationEnd, rec.TestResult, Event)) for r in recs)
     assert folder.lines == len(text)
+
+
+def test_ignoring_source_layer_inside_a_test_block_keeps_its_lines_on_the_test_net():
+    # Each test shares the train net's weights first; Caffe logs the train layers the test net lacks.
+    log = [
+        "I1123 11:56:21.964303 17946 solver.cpp:347] Iteration 0, Testing net (#0)",
+        "I1123 11:56:21.964311 17946 net.cpp:678] Ignoring source layer loss",
+        "I1123 11:56:21.964344 17946 net.cpp:593]     [Forward] Layer data, top blob data data: 0.304814",
+        "I1123 11:56:21.964352 17946 net.cpp:593]     [Forward] Layer fc1, top blob fc1 data: 0.5",
+        "I1123 11:56:21.971925 17946 solver.cpp:414]     Test net output #0: accuracy = 0.1475",
+    ]
+    stats = [r for r in glog.parse_lines(log) if isinstance(r, BlobStat)]
+    assert [(r.net, r.layer) for r in stats] == [("test0", "data"), ("test0", "fc1")]
