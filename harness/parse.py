@@ -27,6 +27,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--config", help="YAML file with rule thresholds and policies")
     parser.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE", help="override one setting")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
 
 
 def _net_from_echo(text: str):
@@ -131,6 +132,8 @@ def run(args) -> int:
     verdict.write(out / "verdict.json", result)
     with open(out / "records.jsonl") as stream:
         report.write(out, result, read_records(stream), nets, solver)
+    if not args.no_html:
+        report.write_html(out, args.quiet)
     if args.csv:
         for written in tables.write(out / path.name):
             if not args.quiet:

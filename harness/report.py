@@ -7,6 +7,7 @@ gradient), with lr, loss and the L2 norm of all param diffs.
 from __future__ import annotations
 
 import math
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Optional
@@ -264,3 +265,17 @@ def terminal_summary(verdict: dict) -> str:
             + ("; ..." if len(warnings) > 3 else ""))
     lines.append(f"  cross-check: {_crosscheck(verdict)}")
     return "\n".join(lines)
+
+
+def write_html(run_dir: Path, quiet: bool) -> None:
+    """report.html beside report.md. It is written last: a failure here cannot cost the verdict or report.md,
+    so it is reported as a warning, not as the run's error."""
+    from . import html_report   # matplotlib: imported only when a page is drawn
+    try:
+        path = html_report.write(run_dir)
+    except Exception as error:   # noqa: BLE001 - any drawing failure must leave the run's outcome intact
+        print(f"warning: report.html could not be drawn ({type(error).__name__}: {error}); "
+              f"verdict.json and report.md are complete.", file=sys.stderr)
+        return
+    if not quiet:
+        print(f"report: {path}", file=sys.stderr)

@@ -33,6 +33,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--run-dir", help="where to write the run (default runs/<UTC time>-<net name>)")
     parser.add_argument("--strict", action="store_true", help="fail the run if any debug line disagrees with the harness")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
 
 
 def _overrides(pairs) -> dict:
@@ -107,7 +108,7 @@ def run(args) -> int:
     progress = Progress(max_iter, args.quiet)
     outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
     progress.done()
-    return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet)
+    return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
 
 
 def _effective_net_files(effective: Path) -> dict:
@@ -117,7 +118,7 @@ def _effective_net_files(effective: Path) -> dict:
     return {"train": param.train_net, **{f"test{k}": path for k, path in enumerate(param.test_net)}}
 
 
-def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool) -> int:
+def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool) -> int:
     nets_path = run_dir / "nets.json"
     nets = ({name: netinfo.from_dict(d) for name, d in json.loads(nets_path.read_text()).items()}
             if nets_path.exists() else {})
@@ -130,6 +131,8 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool) -> int:
     verdict.write(run_dir / "verdict.json", result)
     with open(run_dir / "records.jsonl") as stream:
         report.write(run_dir, result, read_records(stream), nets, solver)
+    if html:
+        report.write_html(run_dir, quiet)
     if not quiet:
         print(report.terminal_summary(result), file=sys.stderr)
     if status == "error":
