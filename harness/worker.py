@@ -89,28 +89,50 @@ class NetObserver:
         blobs = list(net._blobs)
         self.tops, self.bottoms, self.params = [], [], []
         seen_param_names = set()
-        self.owned_params = []   # Caffe's learnable_params_: each (possibly shared) parameter once
+        # Caffe's learnable_params_ (each possibly shared parameter once) for the norms line: the index
+        # into them of each layer's parameter k when this layer owns it (its first user, which is the last
+        # one whose backward adds to the shared diff), else None.
+        self.owned_index = []
+        owned_count = 0
         for i, layer in enumerate(info.layers):
             self.tops.append([(blobs[j], layer.tops[k]) for k, j in enumerate(net._top_ids(i))])
             self.bottoms.append([(blobs[j], layer.bottoms[k]) for k, j in enumerate(net._bottom_ids(i))
                                  if layer.need_backward and layer.bottom_need_backward[k]])
             params = list(net.layers[i].blobs)
             self.params.append(params)
-            for k, blob in enumerate(params):
+            owned = []
+            for k in range(len(params)):
                 param_name = layer.param_names[k] if k < len(layer.param_names) else ""
                 if not param_name or param_name not in seen_param_names:
                     seen_param_names.add(param_name)
-                    self.owned_params.append(blob)
+                    owned.append(owned_count)
+                    owned_count += 1
+                else:
+                    owned.append(None)
+            self.owned_index.append(owned)
+        # The owned parameters' summaries of this pass, data from the forward and diff from the backward:
+        # the norms are their totals, so no parameter is summarized twice.
+        self.param_data, self.param_diff = [None] * owned_count, [None] * owned_count
         self.loss_blobs = [(blobs[j], w) for j, w in enumerate(net._blob_loss_weights) if w]
         self.last_layer = len(info.layers) - 1
         self.pass_index = -1
         self.pass_iteration = None
         self.pass_losses = []
 
-    def _stat(self, phase, layer, blob_name, kind, values, printed, with_sumsq=False):
-        s = summarize(values, with_sumsq)
+    def _stat(self, phase, layer, blob_name, kind, summary, printed):
+        s = summary
         return BlobStat(self.worker.iteration, self.name, self.pass_index, phase, layer, blob_name, kind,
-                        s.mean_abs, s.count, s.nonfinite, s.zero_fraction, s.max_abs, s.sumsq, s.overflow, printed)
+                        s.mean_abs, s.count, s.nonfinite, s.zero_fraction, s.max_abs, None, s.overflow, printed)
+
+    def _param_summaries(self, i: int, which: str, kept: list) -> list:
+        """Summaries of layer i's parameters' data or diff; the owned ones also kept for the norms."""
+        summaries = []
+        for blob, owned in zip(self.params[i], self.owned_index[i]):
+            summary = summarize(getattr(blob, which), with_sumsq=owned is not None and self.name == TRAIN)
+            if owned is not None:
+                kept[owned] = summary
+            summaries.append(summary)
+        return summaries
 
     def after_forward(self, i: int) -> None:
         if i == 0:
@@ -123,10 +145,10 @@ class NetObserver:
             self.pass_index += 1
         layer = self.info.layers[i]
         printed = self.name != TRAIN or self.worker.displays()
-        stats = [self._stat(FORWARD, layer.name, blob_name, "top", blob.data, printed)
+        stats = [self._stat(FORWARD, layer.name, blob_name, "top", summarize(blob.data), printed)
                  for blob, blob_name in self.tops[i]]
-        stats += [self._stat(FORWARD, layer.name, layer.param_display(k), "param", blob.data, printed)
-                  for k, blob in enumerate(self.params[i])]
+        stats += [self._stat(FORWARD, layer.name, layer.param_display(k), "param", summary, printed)
+                  for k, summary in enumerate(self._param_summaries(i, "data", self.param_data))]
         if i == self.last_layer and self.name == TRAIN:
             self.pass_losses.append(sum(w * float(blob.data.sum()) for blob, w in self.loss_blobs))
         self.worker.observe(stats)
@@ -134,21 +156,21 @@ class NetObserver:
     def after_backward(self, i: int) -> None:
         layer = self.info.layers[i]
         printed = self.worker.displays() and layer.need_backward
-        stats = [self._stat(BACKWARD, layer.name, blob_name, "bottom", blob.diff, printed)
+        stats = [self._stat(BACKWARD, layer.name, blob_name, "bottom", summarize(blob.diff), printed)
                  for blob, blob_name in self.bottoms[i]]
         # Parameters Caffe skips (frozen, or cut off from the loss) are still recorded, marked unprinted:
         # a zero gradient is exactly what the no_gradient rule looks for.
-        stats += [self._stat(BACKWARD, layer.name, f"param blob {k}", "param", blob.diff,
+        stats += [self._stat(BACKWARD, layer.name, f"param blob {k}", "param", summary,
                              printed and layer.param_need_backward[k])
-                  for k, blob in enumerate(self.params[i])]
+                  for k, summary in enumerate(self._param_summaries(i, "diff", self.param_diff))]
         self.worker.observe(stats)
         if i == 0:
+            # Backward runs from the last layer to layer 0, so every owned diff is final here.
             self.worker.observe_norms(self._norms())
 
     def _norms(self) -> ParamNorms:
-        data = [summarize(blob.data, with_sumsq=True) for blob in self.owned_params]
-        diff = [summarize(blob.diff, with_sumsq=True) for blob in self.owned_params]
         total = lambda parts, attr: sum(getattr(p, attr) if p.nonfinite == 0 else float("nan") for p in parts)
+        data, diff = self.param_data, self.param_diff
         return ParamNorms(self.worker.iteration, self.name, self.pass_index,
                           total(data, "asum"), total(diff, "asum"),
                           total(data, "sumsq") ** 0.5, total(diff, "sumsq") ** 0.5)
