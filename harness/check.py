@@ -11,11 +11,18 @@ expected.yaml (every key optional; see docs/zoo.md):
     min_test_accuracy: 0.9              # every `accuracy*` output of the last test pass in caffe.log
     crosscheck: {mismatched: 0, unmatched_log_lines: 0}   # counts of the cross-check summary, exact
     train_args: [--weights, source.caffemodel]    # appended to `harness train` (run in the net folder)
+    from_log: {anomaly: {layer: data}}  # where the verdict from the log alone must differ (see below)
 A mapping matches a verdict entry when each of its keys holds exactly the same value there.
+
+Each run's caffe.log is also judged by `harness parse`, and with --caffe-binary a log written by the
+plain `caffe train` is too: both must give the pinned verdict, except for what only a live run can know
+(iterations_run, the cross-check) and what `from_log` overrides: a log prints Caffe's float mean, so
+where that overflows to `inf` before any element is non-finite, the log cannot tell the two apart.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,7 +42,9 @@ EXPECTED_FILE = "expected.yaml"
 STATUSES = ("ok", "halted", "error")
 FINDING_KEYS = {"kind", "iteration", "phase", "net", "layer", "blob", "value", "message", "severity", "rule"}
 TOP_KEYS = {"status", "iterations_run", "anomaly", "warnings", "warn_before_anomaly", "min_test_accuracy",
-            "crosscheck", "train_args"}
+            "crosscheck", "train_args", "from_log"}
+# What a log cannot decide: how far a halted run would have gone, and the cross-check.
+LIVE_ONLY_KEYS = {"iterations_run", "crosscheck", "train_args", "from_log"}
 CROSSCHECK_KEYS = {"compared", "mismatched", "unmatched_log_lines", "unmatched_harness_values"}
 # The test pass's outputs as Caffe logs them: "Test net output #0: accuracy = 0.97".
 _TEST_OUTPUT = re.compile(r"Test net output #\d+: (\S+) = (\S+)")
@@ -50,6 +59,8 @@ def add_arguments(parser) -> None:
                         help="keep the run directories (under runs/check-<UTC time>/) instead of deleting them")
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
                         help="give up on a net after this long (default 600)")
+    parser.add_argument("--caffe-binary", action="store_true",
+                        help="also train each net with the plain `caffe` tool and judge its log with `harness parse`")
 
 
 @dataclass
@@ -59,6 +70,7 @@ class Outcome:
     verdict: Optional[dict] = None
     seconds: float = 0.0
     differences: list = field(default_factory=list)
+    log_verdicts: dict = field(default_factory=dict)     # "log" / "caffe" -> verdict judged from that log
 
 
 def find_nets(dirs) -> list:
@@ -121,6 +133,9 @@ def load_expected(path: Path) -> dict:
     train_args = expected.get("train_args", [])
     if not isinstance(train_args, list) or not all(isinstance(a, str) for a in train_args):
         raise bad("train_args must be a list of strings such as [--weights, source.caffemodel].")
+    from_log = expected.get("from_log", {})
+    if not isinstance(from_log, dict) or not set(from_log) <= TOP_KEYS - LIVE_ONLY_KEYS:
+        raise bad(f"from_log must map some of {', '.join(sorted(TOP_KEYS - LIVE_ONLY_KEYS))} to what a log gives.")
     accuracy = expected.get("min_test_accuracy", 0)
     if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
         raise bad("min_test_accuracy must be a number.")
@@ -210,8 +225,7 @@ def _expected_summary(expected: dict) -> str:
     return " ".join(parts)
 
 
-def _got_summary(outcome: Outcome) -> str:
-    verdict = outcome.verdict
+def _summary(verdict: Optional[dict]) -> str:
     if verdict is None:
         return "no verdict"
     parts = [str(verdict.get("status"))]
@@ -221,8 +235,9 @@ def _got_summary(outcome: Outcome) -> str:
     return " ".join(parts)
 
 
-def check_net(folder: Path, run_dir: Path, timeout: float) -> Outcome:
-    """Generate the folder's data, train it under the harness, and compare the verdict."""
+def check_net(folder: Path, run_dir: Path, timeout: float, caffe_binary: bool = False) -> Outcome:
+    """Generate the folder's data, train it under the harness, and compare the verdict, and the verdicts
+    judged from its log (and from plain caffe's log)."""
     outcome = Outcome(folder, load_expected(folder / EXPECTED_FILE))
     started = time.monotonic()
     try:
@@ -234,7 +249,8 @@ def check_net(folder: Path, run_dir: Path, timeout: float) -> Outcome:
                 return outcome
         # In the net folder, like make_data.py: paths in train_args are relative to it.
         trained = subprocess.run([sys.executable, "-m", "harness.cli", "train", str(folder / "solver.prototxt"),
-                                  "--run-dir", str(run_dir), "--quiet", *outcome.expected.get("train_args", [])],
+                                  "--run-dir", str(run_dir), "--quiet", "--no-html",
+                                  *outcome.expected.get("train_args", [])],
                                  cwd=folder, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         outcome.differences.append(f"timed out after {timeout:g} s")
@@ -250,7 +266,61 @@ def check_net(folder: Path, run_dir: Path, timeout: float) -> Outcome:
     log_path = run_dir / "caffe.log"
     log_text = log_path.read_text(errors="replace") if log_path.is_file() else ""
     outcome.differences = compare(outcome.expected, outcome.verdict, log_text)
+    logs = {"log": log_path}
+    try:
+        if caffe_binary:
+            logs["caffe"] = _train_with_caffe_binary(folder, run_dir, outcome.expected, timeout)
+        for source, path in logs.items():
+            outcome.log_verdicts[source] = verdict = _parse(path, run_dir / f"parsed-{source}", timeout,
+                                                            _rule_options(outcome.expected.get("train_args", [])), folder)
+            where = "its caffe.log" if source == "log" else "plain caffe's log"
+            outcome.differences += [f"judged from {where}: {difference}" for difference in
+                                    compare(expected_from_log(outcome.expected), verdict, path.read_text(errors="replace"))]
+    except subprocess.TimeoutExpired:
+        outcome.differences.append(f"judging the logs timed out after {timeout:g} s")
+    except HarnessError as error:
+        outcome.differences.append(str(error))
     return outcome
+
+
+def expected_from_log(expected: dict) -> dict:
+    """The pins a verdict judged from a log must meet."""
+    pins = {key: value for key, value in expected.items() if key not in LIVE_ONLY_KEYS}
+    for key, value in expected.get("from_log", {}).items():
+        pins[key] = {**pins[key], **value} if isinstance(value, dict) and isinstance(pins.get(key), dict) else value
+    return pins
+
+
+def _rule_options(train_args: list) -> list:
+    """The options `harness parse` shares with `harness train`: rule settings (--set, --config)."""
+    options = []
+    for k, arg in enumerate(train_args[:-1]):
+        if arg in ("--set", "--config"):
+            options += [arg, train_args[k + 1]]
+    return options
+
+
+def _parse(log: Path, out: Path, timeout: float, options: list, cwd: Path) -> dict:
+    parsed = subprocess.run([sys.executable, "-m", "harness.cli", "parse", str(log), "--out", str(out), "--quiet",
+                             "--no-html", *options], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if not (out / "verdict.json").is_file():
+        raise HarnessError(f"harness parse {log} exited {parsed.returncode} without a verdict: {_tail(parsed.stderr)}")
+    return json.loads((out / "verdict.json").read_text())
+
+
+def _train_with_caffe_binary(folder: Path, run_dir: Path, expected: dict, timeout: float) -> Path:
+    """`caffe train` on the run's effective solver (debug_info on, display 1, absolute paths), in the net
+    folder, with its Python layers importable; returns the log it wrote."""
+    worker = json.loads((run_dir / "worker.json").read_text())
+    args = expected.get("train_args", [])
+    weights = ["-weights", args[args.index("--weights") + 1]] if "--weights" in args else []
+    env = dict(os.environ, GLOG_logtostderr="1",
+               PYTHONPATH=os.pathsep.join(worker["python_paths"] + [os.environ.get("PYTHONPATH", "")]))
+    log = run_dir / "caffe-binary.log"
+    with open(log, "w") as stream:
+        subprocess.run([str(Path(sys.executable).parent / "caffe"), "train", "-solver", str(run_dir / "solver.prototxt"),
+                        *weights], cwd=folder, stdout=stream, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+    return log
 
 
 def _tail(text: str, lines: int = 5) -> str:
@@ -258,14 +328,17 @@ def _tail(text: str, lines: int = 5) -> str:
 
 
 def _table(outcomes) -> str:
-    header = ("net", "expected", "got", "iters", "seconds", "cross-check")
+    sources = sorted({source for o in outcomes for source in o.log_verdicts}, reverse=True)
+    header = ("net", "expected", "got", "iters", "seconds", "cross-check", *(f"from {s}" for s in sources))
     rows = [header]
     for o in outcomes:
         verdict = o.verdict or {}
         check = verdict.get("crosscheck") or {}
         crosscheck = f"{check['compared']}/{check['mismatched']}" if "compared" in check else "-"
+        judged = [_summary(o.log_verdicts[s]) if s in o.log_verdicts else "-" for s in sources]
         rows.append((("  " if not o.differences else "X ") + o.folder.name, _expected_summary(o.expected),
-                     _got_summary(o), str(verdict.get("iterations_run", "-")), f"{o.seconds:.1f}", crosscheck))
+                     _summary(o.verdict), str(verdict.get("iterations_run", "-")), f"{o.seconds:.1f}", crosscheck,
+                     *judged))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -300,7 +373,7 @@ def _check_all(folders, root: Path, args) -> list:
     done = []
 
     def one(folder: Path) -> Outcome:
-        outcome = check_net(folder.resolve(), (root / folder.name).resolve(), args.timeout)
+        outcome = check_net(folder.resolve(), (root / folder.name).resolve(), args.timeout, args.caffe_binary)
         done.append(folder)
         result = "as expected" if not outcome.differences else "DIFFERS"
         print(f"[{len(done)}/{len(folders)}] {folder.name}: {result} ({outcome.seconds:.1f} s)",

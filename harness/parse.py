@@ -8,10 +8,9 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from . import config as harness_config
-from . import glog, netinfo, report, rundir, verdict
+from . import glog, netinfo, report, rundir, solver as solver_loader, verdict
 from .caffe_proto import caffe_pb2
 from .errors import HarnessError
-from .netinfo import SolverInfo
 from .records import BlobStat, Event, IterationEnd, TestResult, read_records, to_json
 from .rules.engine import RuleEngine
 from .train import _overrides
@@ -39,12 +38,9 @@ def _net_from_echo(text: str):
 
 def _solver_from_echo(text: str):
     try:
-        p = text_format.Merge(text, caffe_pb2().SolverParameter())
+        return solver_loader.info_from_param(text_format.Merge(text, caffe_pb2().SolverParameter()))
     except text_format.ParseError:
         return None
-    return SolverInfo(type=p.type or "SGD", base_lr=p.base_lr, lr_policy=p.lr_policy or "fixed",
-                      clip_gradients=p.clip_gradients if p.clip_gradients >= 0 else None,
-                      iter_size=p.iter_size, max_iter=p.max_iter, display=p.display)
 
 
 class _Tables:
@@ -98,7 +94,7 @@ def run(args) -> int:
     out = rundir.make(args.out, f"parse-{path.stem}")
 
     nets, solver, engine = {}, None, None
-    fatal, iterations, debug_iterations = None, 0, set()
+    fatal, iterations, debug_iterations, early_events = None, 0, set(), []
     tables = _Tables()
     folder = glog.LogFolder()
     with open(out / "records.jsonl", "w") as records_file:
@@ -113,8 +109,13 @@ def run(args) -> int:
                     solver = _solver_from_echo(record.text)
                 elif record.kind == "fatal" and fatal is None:
                     fatal = record.text
-            if engine is None and not isinstance(record, Event):
-                engine = RuleEngine(config, nets, solver, source=LOG)
+            if engine is None:
+                if isinstance(record, Event):
+                    early_events.append(record)   # set-up lines: the rules see them once the nets are known
+                else:
+                    engine = RuleEngine(config, nets, solver, source=LOG)
+                    for event in early_events:
+                        engine.feed(event)
             records_file.write(to_json(record) + "\n")
             if isinstance(record, BlobStat) and record.net == "train":
                 debug_iterations.add(record.iteration)

@@ -178,10 +178,14 @@ def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -
 
 
 def solver_info(loaded: LoadedSolver) -> SolverInfo:
-    p = loaded.param
+    return info_from_param(loaded.param, str(loaded.path),
+                           {role: str(source) for role, (source, _) in loaded.nets.items()})
+
+
+def info_from_param(p, solver_path: str = "", net_paths: Optional[dict] = None) -> SolverInfo:
+    """The solver facts rules quote, from a SolverParameter (a file's, or one echoed in a log)."""
     return SolverInfo(
-        solver_path=str(loaded.path),
-        net_paths={role: str(source) for role, (source, _) in loaded.nets.items()},
+        solver_path=solver_path, net_paths=net_paths or {},
         type=p.type or "SGD", base_lr=p.base_lr, lr_policy=p.lr_policy or "fixed",
         gamma=p.gamma if p.HasField("gamma") else None, power=p.power if p.HasField("power") else None,
         stepsize=p.stepsize if p.HasField("stepsize") else None,

@@ -5,6 +5,7 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def run(args) -> int:
         "display": args.display, "python_paths": loaded.python_paths,
         "net_files": _effective_net_files(effective),
         "net_sources": {role: str(source) for role, (source, _) in loaded.nets.items()},
+        "solver_info": asdict(solver),
     }
     progress = Progress(max_iter, args.quiet)
     outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)

@@ -19,7 +19,8 @@ from pathlib import Path
 from . import config as harness_config
 from . import dump, netinfo
 from .inputs import locate_nonfinite
-from .records import BlobStat, IterationEnd, ParamNorms, TestResult, BACKWARD, FORWARD, TRAIN, test_net_name, to_json
+from .netinfo import SolverInfo
+from .records import BlobStat, Event, IterationEnd, ParamNorms, TestResult, BACKWARD, FORWARD, TRAIN, test_net_name, to_json
 from .rules.engine import RuleEngine
 from .stats import summarize
 
@@ -288,8 +289,10 @@ class Worker:
         self.solver = solver = caffe.get_solver(spec["solver"])
         solver_param = text_format.Merge(Path(spec["solver"]).read_text(), caffe_pb2.SolverParameter())
         self.average_loss = max(solver_param.average_loss, 1)
+        ignored = []
         if spec.get("weights"):
             for weights in spec["weights"]:
+                ignored += _ignored_source_layers(weights, set(solver.net._layer_names), caffe_pb2)
                 solver.net.copy_from(weights)
                 for test_net in solver.test_nets:
                     test_net.copy_from(weights)
@@ -311,7 +314,12 @@ class Worker:
             test_net.after_forward(self._test_hook(observer, solver_param.test_iter[k]))
         (Path(spec["run_dir"]) / "nets.json").write_text(
             json.dumps({name: netinfo.to_dict(info) for name, info in nets.items()}, indent=1))
-        self.engine = RuleEngine(harness_config.load(spec["config"]), nets, None, source="live")
+        self.engine = RuleEngine(harness_config.load(spec["config"]), nets, SolverInfo(**spec["solver_info"]),
+                                 source="live")
+        for name in ignored:   # what Caffe logs as `Ignoring source layer X` while copying weights
+            event = Event(None, "ignored_source_layer", name)
+            self.channel.record(event)
+            self.engine.feed(event)
         solver.add_callback(self.on_start, self.on_gradients_ready)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -377,6 +385,14 @@ class Worker:
 
     def _request_stop(self, signum, frame) -> None:
         self.stop_signal = signal.Signals(signum).name
+
+
+def _ignored_source_layers(weights: str, net_layers: set, caffe_pb2) -> list:
+    """Layers of a .caffemodel that the net has no layer of the same name for: Caffe skips them silently
+    (pycaffe's copy_from only logs it), which is how renamed layers end up untrained."""
+    source = caffe_pb2.NetParameter()
+    source.ParseFromString(Path(weights).read_bytes())
+    return [layer.name for layer in list(source.layer) + list(source.layers) if layer.name not in net_layers]
 
 
 def _unknown_layer_types(net_files: dict, net_sources: dict, known: set, caffe_pb2, text_format):

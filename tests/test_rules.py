@@ -53,7 +53,8 @@ def _healthy_stream(net, iterations=60, seed=0):
 
 def test_every_rule_is_silent_on_an_empty_and_on_a_healthy_stream():
     net = mlp()
-    assert [rule.name for rule in REGISTRY] == ["nonfinite", "dead", "no_gradient", "vanishing", "exploding"]
+    names = [rule.name for rule in REGISTRY]
+    assert len(names) == len(set(names)) and {"nonfinite", "dead", "no_gradient", "vanishing", "exploding"} <= set(names)
     for recs in ([], _healthy_stream(net)):
         eng = engine(net)
         assert run(eng, recs) == []
