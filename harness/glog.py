@@ -456,7 +456,10 @@ class LogFolder:
     _on_check_failed = _on_fatal
 
     def _on_ignored_source_layer(self, m: re.Match, prefix) -> None:
-        self._event("ignored_source_layer", m["layer"])
+        # Inside a test block it is the test net sharing the train net's weights (routine: the train net's
+        # loss layer, say); only outside one does it mean a weights file had layers the net lacks.
+        if self._test is None:
+            self._event("ignored_source_layer", m["layer"])
 
     def _on_no_backward(self, m: re.Match, prefix) -> None:
         self._event("no_backward", f"# {self._net_label}\n{m['layer']}")

@@ -356,5 +356,8 @@ def test_ignoring_source_layer_inside_a_test_block_keeps_its_lines_on_the_test_n
         "I1123 11:56:21.964352 17946 net.cpp:593]     [Forward] Layer fc1, top blob fc1 data: 0.5",
         "I1123 11:56:21.971925 17946 solver.cpp:414]     Test net output #0: accuracy = 0.1475",
     ]
-    stats = [r for r in glog.parse_lines(log) if isinstance(r, BlobStat)]
+    records = list(glog.parse_lines(log))
+    stats = [r for r in records if isinstance(r, BlobStat)]
     assert [(r.net, r.layer) for r in stats] == [("test0", "data"), ("test0", "fc1")]
+    # Routine sharing, not a weights file missing layers: no ignored_source_layer event.
+    assert not [r for r in records if isinstance(r, Event) and r.kind == "ignored_source_layer"]

@@ -102,9 +102,14 @@ def test_find_nets_takes_a_net_folder_or_a_folder_of_them(tmp_path):
 
 
 @pytest.mark.caffe
-def test_the_zoo_verdicts_are_exactly_as_pinned():
-    result = harness_check(ZOO)
+def test_the_zoo_verdicts_are_exactly_as_pinned_live_and_from_both_logs():
+    """Every net live; its caffe.log through `harness parse`; and a log of the plain `caffe train`
+    through `harness parse`: all three verdicts as expected.yaml pins them (issues 5 and 7)."""
+    result = harness_check(ZOO, "--caffe-binary")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(NETS)} of {len(NETS)} nets as expected" in result.stdout
+    header = result.stdout.splitlines()[0]
+    assert "from log" in header and "from caffe" in header
     for name in NETS:
         assert name in result.stdout
 
