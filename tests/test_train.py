@@ -93,3 +93,19 @@ def test_a_killed_worker_leaves_every_completed_iteration_readable(tmp_path):
     done = iterations_done(run_dir)
     assert len(done) >= 5 and done == list(range(len(done)))
     assert result["iterations_run"] == len(done)
+
+
+@pytest.mark.parametrize("net", ["exploding_lr", "python_loss_bug"])
+def test_the_halt_snapshot_holds_the_last_good_finite_weights(tmp_path, net):
+    import math
+    from harness.caffe_proto import caffe_pb2
+    run_dir = tmp_path / "run"
+    result = harness("train", ROOT / "prototxt" / net / "solver.prototxt", "--run-dir", run_dir, "--quiet")
+    assert result.returncode == 1, result.stderr
+    anomaly = verdict(run_dir)["anomaly"]
+    weights = run_dir / "snapshots" / f"snapshot_iter_{anomaly['iteration']}.caffemodel"
+    assert weights.is_file() and weights.with_suffix(".solverstate").is_file()
+    model = caffe_pb2().NetParameter()
+    model.ParseFromString(weights.read_bytes())
+    values = [v for layer in model.layer for blob in layer.blobs for v in blob.data]
+    assert values and all(math.isfinite(v) for v in values)
