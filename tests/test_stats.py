@@ -55,3 +55,37 @@ def test_float_sum_overflow_is_flagged_with_the_true_mean():
 def test_empty_blob():
     got = summarize(np.zeros((0, 3), dtype=np.float32))
     assert got.count == 0 and got.mean_abs == 0.0 and got.nonfinite == 0
+
+
+def test_float32_fast_path_agrees_with_the_general_path():
+    # Contiguous float32 (every Caffe blob) takes a path of its own; float64 input takes the general one.
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=(64, 20, 5, 5)).astype(np.float32)
+    values[values < -0.3] = 0
+    values[0, 0, 0, :3] = -0.0                                  # ReLU's backward writes -0.0
+    values[1, 0, 0, 0] = np.float32(1e-42)                      # subnormal: not zero
+    fast = summarize(values, with_sumsq=True)
+    general = summarize(values.astype(np.float64), with_sumsq=True)
+    assert fast.zero_fraction == general.zero_fraction == float((values == 0).mean())
+    assert fast.mean_abs == pytest.approx(general.mean_abs, rel=1e-12)
+    assert fast.asum == pytest.approx(general.asum, rel=1e-12)
+    assert fast.sumsq == pytest.approx(general.sumsq, rel=1e-12)
+    assert fast.max_abs == general.max_abs and fast.nonfinite == general.nonfinite == 0
+
+
+def test_reused_buffer_leaves_nothing_behind():
+    # A large blob, then a smaller one: the smaller one's statistics see only its own values.
+    summarize(np.full(10_000, 7.0, dtype=np.float32))
+    got = summarize(np.array([0.0, -1.0, 0.5], dtype=np.float32), with_sumsq=True)
+    assert got.max_abs == 1.0 and got.mean_abs == pytest.approx(0.5) and got.sumsq == pytest.approx(1.25)
+    assert got.zero_fraction == pytest.approx(1 / 3)
+
+
+def test_non_contiguous_and_nonfinite_float32():
+    values = np.arange(-5, 5, dtype=np.float32).reshape(2, 5).T     # a transposed view
+    got = summarize(values)
+    assert got.mean_abs == pytest.approx(2.5) and got.zero_fraction == pytest.approx(0.1) and got.max_abs == 5.0
+    with_nan = np.array([1.0, np.nan, 0.0, 3e38, 3e38], dtype=np.float32)
+    got = summarize(with_nan, with_sumsq=True)
+    assert math.isnan(got.mean_abs) and got.nonfinite == 1 and got.max_abs == pytest.approx(3e38, rel=1e-6)
+    assert not got.overflow and got.zero_fraction == pytest.approx(0.2)
