@@ -1,9 +1,13 @@
 # The README's two commands: `make demo` and `make test`. Each sets everything up first (scripts/setup.sh:
 # Debian packages, cached Caffe build, .venv); a warm setup takes seconds.
-.PHONY: setup demo test docker-cpu
+.PHONY: setup setup-cuda demo test docker-cpu
 
 setup:
 	bash scripts/setup.sh
+
+# The CUDA build (docs/gpu.md) in its own cache folder and .venv-cuda; the CPU build and .venv stay as they are.
+setup-cuda:
+	CAFFE_CUDA=1 VENV=.venv-cuda bash scripts/setup.sh
 
 demo: setup
 	.venv/bin/python prototxt/digits_healthy/make_data.py

@@ -6,7 +6,7 @@
 #
 #   scripts/setup.sh                CPU build (default)
 #   scripts/setup.sh --caffe-only   packages + cached Caffe only, no .venv (Dockerfile.cpu's cacheable layer)
-#   CAFFE_CUDA=1 scripts/setup.sh   CUDA build: not yet supported (issue 9)
+#   CAFFE_CUDA=1 scripts/setup.sh   CUDA build (scripts/cuda-options.sh, docs/gpu.md), cached apart from the CPU one
 #
 # Settings (environment): PYTHON (interpreter for .venv, default python3), CAFFE_CACHE (cache root),
 # CAFFE_MIRRORS (space-separated Debian mirrors tried in order), VENV (default .venv), JOBS (default nproc).
@@ -67,9 +67,6 @@ as_root() {
   fi
 }
 
-if [ "$CAFFE_CUDA" = 1 ] && [ ! -f "$here/scripts/cuda-options.sh" ]; then
-  fail "CUDA build: see issue 9 / not yet supported (scripts/cuda-options.sh does not exist yet). Unset CAFFE_CUDA for the CPU build."
-fi
 mkdir -p "$log_dir" || fail "Cannot create the cache folder $log_dir: set CAFFE_CACHE to a writable folder."
 
 # ---------------------------------------------------------------------------------------------
@@ -103,16 +100,18 @@ pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
 
 # ---------------------------------------------------------------------------------------------
 # Everything that changes the binaries goes into the cache key: source version, CMake options, the numpy
-# pycaffe compiles against, and our source edits (scripts/patch-caffe.sh).
+# pycaffe compiles against, and our source edits (scripts/patch-caffe.sh); for CUDA also key_extra.
 caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
   -DBUILD_python_layer=ON -Dpython_version="$pyver" -DBLAS=Open -DBUILD_docs=OFF -DBUILD_matlab=OFF
   -DCMAKE_BUILD_TYPE=Release)
 flavour=cpu
+key_extra=()
+extra_rpath=
+patch_cuda=
 if [ "$CAFFE_CUDA" = 1 ]; then
-  . "$here/scripts/cuda-options.sh"   # appends to caffe_options
-  flavour=cuda
+  . "$here/scripts/cuda-options.sh"   # edits caffe_options; sets flavour, key_extra, extra_rpath, patch_cuda
 fi
-key=$(printf '%s\n' "$CAFFE_VERSION" "$BUILD_NUMPY" "${caffe_options[@]}" | cat - "$here/scripts/patch-caffe.sh" \
+key=$(printf '%s\n' "$CAFFE_VERSION" "$BUILD_NUMPY" "${caffe_options[@]}" "${key_extra[@]}" | cat - "$here/scripts/patch-caffe.sh" \
   | sha256sum | cut -c1-12)
 prefix="$CACHE_ROOT/caffe-${CAFFE_VERSION%%+*}-$flavour-py$pyver-$key"
 
@@ -161,6 +160,10 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
 
   step "applying the fixes for Debian 12 (scripts/patch-caffe.sh)"
   bash "$here/scripts/patch-caffe.sh" "$work/src/caffe"
+  if [ -n "$patch_cuda" ]; then
+    step "applying the fixes for the CUDA build (scripts/patch-caffe-cuda.sh)"
+    bash "$patch_cuda" "$work/src/caffe"
+  fi
 
   step "numpy headers for pycaffe ($BUILD_NUMPY, in a throw-away venv)"
   { "$PYTHON" -m venv "$work/pyenv" && "$work/pyenv/bin/python" -m pip install -q "$BUILD_NUMPY"; } >>"$build_log" 2>&1 \
@@ -170,7 +173,7 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
   mkdir -p "$work/build"
   (cd "$work/build" && cmake "${caffe_options[@]}" -DPYTHON_EXECUTABLE="$work/pyenv/bin/python" \
       -DCMAKE_INSTALL_PREFIX="$prefix" \
-      -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$prefix/lib" \
+      -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$prefix/lib${extra_rpath:+;$extra_rpath}" \
       ../src/caffe >>"$build_log" 2>&1) \
     || { tail -30 "$build_log" >&2; fail "CMake configuration failed (log: $build_log)."; }
   # (The RPATH points at the cache, so the build folder can be thrown away.)
@@ -190,7 +193,7 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
   {
     printf 'version=%s\nsource=Debian 11 source package caffe, from %s\nbuilt=%s\nnumpy_headers=%s\n' \
       "$CAFFE_VERSION" "$fetched" "$(date -u +%FT%TZ)" "$("$work/pyenv/bin/python" -c 'import numpy; print(numpy.__version__)')"
-    sed -n -E 's/^(CPU_ONLY|USE_CUDNN|USE_NCCL|CUDA_VERSION|BLAS|OpenBLAS_LIB|BUILD_python_layer|USE_LMDB|LMDB_LIBRARIES|USE_LEVELDB|USE_HDF5|HDF5_C_LIBRARY_hdf5|USE_OPENCV|python_version|CMAKE_BUILD_TYPE):[A-Z]+=(.*)$/cmake.\1=\2/p' \
+    sed -n -E 's/^(CPU_ONLY|USE_CUDNN|USE_NCCL|CUDA_VERSION|CUDA_ARCH_BIN|CUDA_ARCH_PTX|BLAS|OpenBLAS_LIB|BUILD_python_layer|USE_LMDB|LMDB_LIBRARIES|USE_LEVELDB|USE_HDF5|HDF5_C_LIBRARY_hdf5|USE_OPENCV|python_version|CMAKE_BUILD_TYPE):[A-Z]+=(.*)$/cmake.\1=\2/p' \
       "$work/build/CMakeCache.txt"
   } >"$staging/BUILD_INFO"
   touch "$staging/.complete"
