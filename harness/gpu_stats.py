@@ -1,4 +1,4 @@
-"""Blob statistics computed on the GPU, for `harness train --gpu N`: the same Summary as stats.summarize.
+"""Blob statistics computed on the GPU, for `harness train --gpu N`: stats.summarize's Summary.
 
 Why not `summarize(blob.data)` on the GPU: pycaffe's `.data` / `.diff` are Caffe's `mutable_cpu_data()`,
 which copies the blob to the host *and* marks the host copy as the current one, so the next layer's
@@ -6,7 +6,8 @@ which copies the blob to the host *and* marks the host copy as the current one, 
 PCIe copies per blob per layer. Here the reductions run where the values are: `blob._gpu_data_ptr` /
 `_gpu_diff_ptr` (Caffe's `mutable_gpu_data()`, no copy while the blob lives on the GPU) are wrapped as CuPy
 arrays without copying, six small reductions write one float64 vector, and only those six numbers cross
-to the host.
+to the host. The sums are float64 (summarize sums |x| in float32, as Caffe does): the two agree to float32
+rounding, and the overflow test (float64 sum above FLT_MAX) is the same.
 
 Ordering: Caffe launches its kernels on the legacy default stream, and the reductions run there too, so
 they see a layer's finished output and finish before Caffe's next kernel overwrites it (in-place layers).
@@ -35,8 +36,9 @@ REDUCTIONS = {
 
 def from_reductions(count: int, asum: float, max_abs: float, nonfinite: int, nans: int, zeros: int,
                     sumsq: float | None) -> Summary:
-    """The Summary stats.summarize gives for values with these reductions (sums over finite elements only;
-    sumsq None when not asked for). Kept apart from the device so it is tested without a GPU."""
+    """The Summary stats.summarize gives, to float32 rounding of the |x| sum, for values with these
+    reductions (sums over finite elements only; sumsq None when not asked for). Kept apart from the device
+    so it is tested without a GPU."""
     if count == 0:
         return Summary(0.0, 0, 0, 0.0, 0.0, sumsq, False, 0.0)
     # The same expression as summarize (1 - nonzero/count), so the float is the same to the last bit.
