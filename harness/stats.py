@@ -45,7 +45,8 @@ def _fast_summary(flat: np.ndarray, with_sumsq: bool) -> Optional[Summary]:
     if _magnitudes.size < count:
         _magnitudes = np.empty(count, np.float32)
     magnitudes = np.abs(flat, out=_magnitudes[:count])
-    asum = float(np.add.reduce(magnitudes))   # float32: twice as fast as a float64 sum
+    with np.errstate(over="ignore"):   # an overflowing float32 sum is expected and handled just below
+        asum = float(np.add.reduce(magnitudes))   # float32: twice as fast as a float64 sum
     if not math.isfinite(asum):
         # Overflow of the float32 sum, or a non-finite element: a float64 sum tells which, since it
         # cannot overflow on finite float32 values.

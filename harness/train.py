@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from . import config as harness_config
-from . import netinfo, provenance, report, rundir, solver as solver_loader, supervisor, verdict
+from . import gpu, netinfo, provenance, report, rundir, solver as solver_loader, supervisor, verdict
 from .errors import HarnessError
 from .records import read_records
 
@@ -73,6 +73,8 @@ class Progress:
 
 def run(args) -> int:
     config = harness_config.load(args.config, _overrides(args.set))
+    if args.gpu is not None:
+        gpu.require_gpu(args.gpu)   # a CPU-only build or no usable GPU: say so before anything runs
     loaded = solver_loader.load(args.solver)
     train_net = loaded.nets["train"][1]
     run_dir = rundir.make(args.run_dir, train_net.name)

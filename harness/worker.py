@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import config as harness_config
-from . import dump, netinfo
+from . import dump, gpu_stats, netinfo
 from .inputs import locate_nonfinite
 from .netinfo import SolverInfo
 from .records import BlobStat, Event, IterationEnd, ParamNorms, TestResult, BACKWARD, FORWARD, TRAIN, test_net_name, to_json
@@ -137,7 +137,7 @@ class NetObserver:
         """Summaries of layer i's parameters' data or diff; the owned ones also kept for the norms."""
         summaries = []
         for blob, owned in zip(self.params[i], self.owned_index[i]):
-            summary = summarize(getattr(blob, which), with_sumsq=owned is not None and self.name == TRAIN)
+            summary = self.worker.measure(blob, which, owned is not None and self.name == TRAIN)
             if owned is not None:
                 kept[owned] = summary
             summaries.append(summary)
@@ -154,7 +154,7 @@ class NetObserver:
             self.pass_index += 1
         layer = self.info.layers[i]
         printed = self.name != TRAIN or self.worker.displays()
-        stats = [self._stat(FORWARD, layer.name, blob_name, "top", summarize(blob.data), printed)
+        stats = [self._stat(FORWARD, layer.name, blob_name, "top", self.worker.measure(blob, "data"), printed)
                  for blob, blob_name in self.tops[i]]
         stats += [self._stat(FORWARD, layer.name, layer.param_display(k), "param", summary, printed)
                   for k, summary in enumerate(self._param_summaries(i, "data", self.param_data))]
@@ -165,7 +165,7 @@ class NetObserver:
     def after_backward(self, i: int) -> None:
         layer = self.info.layers[i]
         printed = self.worker.displays() and layer.need_backward
-        stats = [self._stat(BACKWARD, layer.name, blob_name, "bottom", summarize(blob.diff), printed)
+        stats = [self._stat(BACKWARD, layer.name, blob_name, "bottom", self.worker.measure(blob, "diff"), printed)
                  for blob, blob_name in self.bottoms[i]]
         # Parameters Caffe skips (frozen, or cut off from the loss) are still recorded, marked unprinted:
         # a zero gradient is exactly what the no_gradient rule looks for.
@@ -195,6 +195,7 @@ class Worker:
         self.stop_signal = None
         self.smoothed = []
         self.target = spec.get("stop_at")
+        self.measure = _blob_summarizer(spec.get("gpu") is not None)
 
     def displays(self) -> bool:
         return self.display > 0 and self.iteration % self.display == 0
@@ -385,6 +386,14 @@ class Worker:
 
     def _request_stop(self, signum, frame) -> None:
         self.stop_signal = signal.Signals(signum).name
+
+
+def _blob_summarizer(on_gpu: bool):
+    """How a blob is measured: where it lives. On the GPU (with CuPy) only the reductions come to the host;
+    pycaffe's .data would copy the whole blob to the host and make the next layer copy it back."""
+    if on_gpu and gpu_stats.cupy_available():
+        return gpu_stats.summarize_blob
+    return lambda blob, which, with_sumsq=False: summarize(getattr(blob, which), with_sumsq)
 
 
 def _ignored_source_layers(weights: str, net_layers: set, caffe_pb2) -> list:

@@ -18,7 +18,7 @@ def test_doctor_reports_the_build_and_trains_the_tiny_net():
     out = result.stdout
     assert out.rstrip().endswith("OK")
     assert "1.0.0+git20180821.99bd997" in out
-    assert "CPU only" in out and "caffe version 1.0.0" in out
+    assert ("CPU only" in out or "CUDA" in out) and "caffe version 1.0.0" in out   # .venv or .venv-cuda
     for label in ("Python layer", "LMDB", "HDF5"):
         assert re.search(rf"^ +{label} +yes", out, re.MULTILINE), label
     assert "3 iterations on a tiny DummyData net" in out
