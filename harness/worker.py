@@ -300,19 +300,7 @@ class Worker:
         if spec.get("snapshot"):
             solver.restore(spec["snapshot"])
 
-        nets = {}
-        net_files = spec["net_files"]
-        train_param = text_format.Merge(Path(net_files["train"]).read_text(), caffe_pb2.NetParameter())
-        nets[TRAIN] = describe_net(solver.net, train_param, caffe_pb2.TRAIN)
-        self.train = NetObserver(solver.net, TRAIN, nets[TRAIN], self)
-        solver.net.after_forward(self.train.after_forward)
-        solver.net.after_backward(self.train.after_backward)
-        for k, test_net in enumerate(solver.test_nets):
-            name = test_net_name(k)
-            param = text_format.Merge(Path(net_files[name]).read_text(), caffe_pb2.NetParameter())
-            nets[name] = describe_net(test_net, param, caffe_pb2.TEST)
-            observer = NetObserver(test_net, name, nets[name], self)
-            test_net.after_forward(self._test_hook(observer, solver_param.test_iter[k]))
+        nets = self._observe_nets(solver, solver_param, caffe_pb2, text_format)
         (Path(spec["run_dir"]) / "nets.json").write_text(
             json.dumps({name: netinfo.to_dict(info) for name, info in nets.items()}, indent=1))
         self.engine = RuleEngine(harness_config.load(spec["config"]), nets, SolverInfo(**spec["solver_info"]),
@@ -344,13 +332,28 @@ class Worker:
             self._interact(caffe, solver)
         for finding in self._findings(nets):
             self.channel.control("finding", **finding.as_verdict_entry())
-        snapshot = None
-        if status != "ok" or spec.get("snapshot_at_end", True):
-            snapshot = self._snapshot(solver)
+        snapshot = self._snapshot(solver)   # the last good state at a halt; the trained weights otherwise
         self.channel.control("end", status=status, iterations_run=solver.iter, snapshot=snapshot,
                              signal=self.stop_signal)
         self.channel.flush()
         return 0
+
+    def _observe_nets(self, solver, solver_param, caffe_pb2, text_format) -> dict:
+        """Describe the train and test nets as Caffe built them and hook an observer to each."""
+        def describe(net, role: str, phase):
+            param = text_format.Merge(Path(self.spec["net_files"][role]).read_text(), caffe_pb2.NetParameter())
+            return describe_net(net, param, phase)
+
+        nets = {TRAIN: describe(solver.net, TRAIN, caffe_pb2.TRAIN)}
+        self.train = NetObserver(solver.net, TRAIN, nets[TRAIN], self)
+        solver.net.after_forward(self.train.after_forward)
+        solver.net.after_backward(self.train.after_backward)
+        for k, test_net in enumerate(solver.test_nets):
+            name = test_net_name(k)
+            nets[name] = describe(test_net, name, caffe_pb2.TEST)
+            observer = NetObserver(test_net, name, nets[name], self)
+            test_net.after_forward(self._test_hook(observer, solver_param.test_iter[k]))
+        return nets
 
     def _findings(self, nets):
         findings = list(self.engine.findings) + list(self.engine.finish())
