@@ -7,13 +7,14 @@ because a Caffe CHECK failure aborts the whole process that hit it.
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import math
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from .provenance import caffe_prefix
 
 # The smallest net that exercises a data layer, a learnable layer, a loss, backward and the SGD update.
 TINY_NET = """name: "doctor"
@@ -60,13 +61,12 @@ def run(args) -> int:
     for package in ("numpy", "protobuf"):
         show(package, package_version(package))
 
-    spec = importlib.util.find_spec("caffe")
-    if spec is None or spec.origin is None:
+    prefix = caffe_prefix()
+    if prefix is None:
         problems.append("pycaffe is not importable from this Python: run `make setup` (scripts/setup.sh), "
                         "then use .venv/bin/harness.")
     else:
-        prefix = Path(spec.origin).resolve().parent.parent.parent  # <prefix>/python/caffe/__init__.py
-        show("pycaffe", str(Path(spec.origin).parent))
+        show("pycaffe", str(prefix / "python" / "caffe"))
         info_path = prefix / "BUILD_INFO"
         if info_path.is_file():
             for label, value in describe_build(read_build_info(info_path)):
