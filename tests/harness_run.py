@@ -30,6 +30,14 @@ def write_net(folder: Path, net: str = ENDLESS_NET, solver: str = ENDLESS_SOLVER
     return folder / "solver.prototxt"
 
 
+def zoo_solver(name: str) -> Path:
+    """A zoo net's solver, with its data written first (make_data.py is deterministic and idempotent)."""
+    folder = ROOT / "prototxt" / name
+    if (folder / "make_data.py").is_file():
+        subprocess.run([sys.executable, "make_data.py"], cwd=folder, check=True, capture_output=True)
+    return folder / "solver.prototxt"
+
+
 def harness(*args, cwd=ROOT, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, **kwargs)

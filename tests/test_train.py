@@ -5,7 +5,8 @@ import signal
 import pytest
 
 from harness.records import BlobStat, IterationEnd, ParamNorms, TestResult, read_records
-from harness_run import ROOT, harness, start_harness, verdict, wait_for_iterations, worker_pid, write_net, iterations_done
+from harness_run import (harness, iterations_done, start_harness, verdict, wait_for_iterations, worker_pid,
+                         write_net, zoo_solver)
 
 pytestmark = pytest.mark.caffe
 
@@ -15,7 +16,7 @@ def mixed_run(tmp_path_factory):
     """prototxt/inplace_shared_split: in-place ReLU, Dropout, weights shared by name, an auto-inserted Split,
     a test net and iter_size 2, for 60 iterations."""
     run_dir = tmp_path_factory.mktemp("mixed") / "run"
-    result = harness("train", "prototxt/inplace_shared_split/solver.prototxt", "--run-dir", run_dir, "--quiet")
+    result = harness("train", zoo_solver("inplace_shared_split"), "--run-dir", run_dir, "--quiet")
     assert result.returncode == 0, result.stderr
     return run_dir
 
@@ -100,7 +101,7 @@ def test_the_halt_snapshot_holds_the_last_good_finite_weights(tmp_path, net):
     import math
     from harness.caffe_proto import caffe_pb2
     run_dir = tmp_path / "run"
-    result = harness("train", ROOT / "prototxt" / net / "solver.prototxt", "--run-dir", run_dir, "--quiet")
+    result = harness("train", zoo_solver(net), "--run-dir", run_dir, "--quiet")
     assert result.returncode == 1, result.stderr
     anomaly = verdict(run_dir)["anomaly"]
     weights = run_dir / "snapshots" / f"snapshot_iter_{anomaly['iteration']}.caffemodel"
