@@ -17,7 +17,7 @@ import datetime
 import gzip
 import itertools
 import re
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO, Iterable, Iterator, Optional, Sequence
 
 from .records import (BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, ParamNorms, Record, TestResult,
                       test_net_name)
@@ -27,6 +27,10 @@ from .records import (BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, P
 _PREFIX = re.compile(r"(?P<sev>[IWEF])?(?P<date>\d{8}|\d{4})?\s?(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)?"
                      r"(?:\s+(?:0x[0-9a-fA-F]+|\d+))?\s*(?P<src>[\w.\-/\\]+:\d+)?\]")
 _SPACE = re.compile(r"\s*")
+# A whole glog prefix, the common case: _PREFIX without the options, and possessive. Where it matches it is
+# _PREFIX's first try, so _PREFIX would give the same match; it costs a third less.
+_FULL_PREFIX = re.compile(r"(?P<sev>[IWEF])(?P<date>(?>\d{8}|\d{4}))\s(?P<clock>\d\d:\d\d:\d\d(?:\.\d++)?+)"
+                          r"\s++(?>0x[0-9a-fA-F]++|\d++)\s*+(?P<src>[\w.\-/\\]++:\d++)\]")
 
 # The bulk of a debug log, prefix and message in one pattern. Its prefix part is loose because that is
 # cheap: from the severity to the line's first "]" (the full prefix pattern costs as much again as the
@@ -34,6 +38,15 @@ _SPACE = re.compile(r"\s*")
 # so a match never spans lines joined by a paste.
 _DEBUG = re.compile(r"(?:[IWEF]\d[^\]]*+\])?\s*+\[(Forward|Backward)\] Layer ([^\[\]]+?), "
                     r"(top|bottom|param) blob (\S++) (?:data|diff): (\S++)\s*$")
+
+# A debug line's shape: its message up to the value (the head), and the value. The prefix part is _DEBUG's,
+# and the value is the last blank-free run after a blank, as in _DEBUG: so every line _DEBUG matches has a
+# shape, and _DEBUG gives every line with the same head the same groups but the value (the groups are fixed
+# by the head: the value is what follows it). LogFolder runs _DEBUG once per head and then looks the groups up,
+# which costs a third as much per line. re.S: _DEBUG's layer and blanks can span a "\n" too.
+_SHAPE = re.compile(r"(?:[IWEF]\d[^\]]*+\])?(\s*+\[.*) (\S++)\s*$", re.S)
+_SHAPES_CAP = 1 << 14   # heads a LogFolder remembers before it starts over: a net has a few per blob
+_HEAD_CAP = 256         # longer heads are not remembered (no Caffe debug line is that long)
 
 # Where a pasted line holds the next log line: a full glog prefix, a debug marker, or (for pastes with the
 # prefixes stripped) the start of a solver line.
@@ -133,8 +146,11 @@ def classify(line: str) -> list:
 
 def _next_joint(line: str, pos: int) -> int:
     """Where the next log line starts inside `line` from `pos` on (its length if none)."""
-    # Every joint holds one of these literals; looking for them first is cheaper than the search.
-    if line.find("]", pos) < 0 and line.find("Iteration ", pos) < 0 and line.find("net output #", pos) < 0:
+    # Every joint from pos on holds one of these literals: a glog prefix its "]" 18 characters on or more, a
+    # debug marker 8 or 9 on. Looking for them first is cheaper than the search, which a line's own "[Backward]"
+    # or "Test net output #" would otherwise start.
+    if (line.find("]", pos + 8) < 0 and line.find("Iteration ", pos) < 0 and line.find("Test net output #", pos) < 0
+            and line.find("Train net output #", pos) < 0):
         return len(line)
     joint = _JOINT.search(line, pos)
     return joint.start() if joint else len(line)
@@ -145,9 +161,11 @@ def _classify_pieces(line: str) -> list:
     at a glog prefix or a marker (_JOINT) past the start of the piece's message."""
     events, start, end = [], 0, len(line)
     while start < end:
-        prefix = _PREFIX.match(line, start)
-        if prefix is not None and not _is_prefix(prefix):
-            prefix = None
+        prefix = _FULL_PREFIX.match(line, start)
+        if prefix is None:
+            prefix = _PREFIX.match(line, start)
+            if prefix is not None and not _is_prefix(prefix):
+                prefix = None
         body = _SPACE.match(line, prefix.end() if prefix else start).end()
         stop = _next_joint(line, body + 1)
         event = _classify_message(line[body:stop].rstrip(), prefix, line[start:stop])
@@ -163,21 +181,10 @@ def split_net(text: str) -> tuple:
     return head[2:], body
 
 
-_SET_ITERATION = object.__setattr__  # for records built before their iteration is known, not yet handed out
-_SLOTS = tuple(BlobStat.__dict__[name].__set__ for name in BlobStat.__slots__)
-
-
-def _blob_stat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs):
-    """BlobStat(iteration, ..., mean_abs) with the harness-only statistics unset.
-
-    The generated __init__ of a frozen dataclass pays an object.__setattr__ per field, about half of the
-    per-line budget; filling the slots directly builds an equal object (a test compares the two)."""
-    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15) = _SLOTS
-    r = object.__new__(BlobStat)
-    s0(r, iteration), s1(r, net), s2(r, pass_index), s3(r, phase), s4(r, layer), s5(r, blob), s6(r, kind)
-    s7(r, mean_abs), s8(r, None), s9(r, None), s10(r, None), s11(r, None), s12(r, None), s13(r, False)
-    s14(r, True), s15(r, "blob")
-    return r
+_SET_ITERATION = object.__setattr__
+# A parsed BlobStat: (iteration, net, pass_index, phase, layer, blob, kind, mean_abs), the harness-only
+# statistics left unset. BlobStat is not frozen, so its own __init__ is the fast way to build one.
+_blob_stat = BlobStat
 
 
 class _TestBlock:
@@ -212,6 +219,7 @@ class LogFolder:
         self.lines = 0
         self.unknown_lines = 0
         self._out: list = []
+        self._shapes: dict = {}           # head -> _learn()'s entry
         self._pending: list = []          # train records waiting for their iteration (set when it is known)
         self._pass = 0
         self._seen: set = set()
@@ -248,24 +256,25 @@ class LogFolder:
         out, self._out = self._out, []
         return out
 
-    def _feed(self, lines: Iterable[str]) -> None:
-        """classify() each line and dispatch its events; the common case (a debug line while nothing is open
-        that it would close) goes straight to _on_blob. Records collect in self._out."""
-        match, on_blob, dispatch, count = _DEBUG.match, self._on_blob, self._dispatch, 0
-        for line in lines:
-            count += 1
-            m = match(line)
-            if m is None:
-                for kind, fields, prefix in _classify_pieces(line):
-                    dispatch(kind, fields, prefix)
-            elif self._echo is None and self._open is None:
-                on_blob(m, None)
-            else:
-                dispatch("blob", m, None)
-        self.lines += count
+    def _feed(self, lines: Sequence[str]) -> None:
+        """classify() each line and dispatch its events. Records collect in self._out. Debug lines are most
+        of a log: _fold_blobs takes each run of them in one call."""
+        i, n = 0, len(lines)
+        while True:
+            i = self._fold_blobs(lines, i)
+            if i == n:
+                break
+            for kind, fields, prefix in _classify_pieces(lines[i]):
+                self._dispatch(kind, fields, prefix)
+            i += 1
+        self.lines += n
 
     def _dispatch(self, kind: str, fields: re.Match, prefix: Optional[re.Match]) -> None:
-        # What a new event ends: an echoed prototxt, a display line's outputs, a test block.
+        self._end(kind, prefix)
+        self._handlers[kind](fields, prefix)
+
+    def _end(self, kind: str, prefix: Optional[re.Match]) -> None:
+        """What an event of this kind ends: an echoed prototxt, a display line's outputs, a test block."""
         if self._echo is not None and kind != "text":
             self._finish_echo()
         if self._open is not None and kind not in _CONTINUES_ITERATION:
@@ -274,7 +283,6 @@ class LogFolder:
             self._close_test()
         if self._t0 is None and prefix is not None:
             self._t0 = _clock(prefix)
-        self._handlers[kind](fields, prefix)
 
     def _guess(self) -> int:
         return self._next_iteration or 0
@@ -293,44 +301,86 @@ class LogFolder:
         self._seen = set()
 
     def _flush_train(self, iteration: int) -> None:
-        out = self._out
         for record in self._pending:
-            _SET_ITERATION(record, "iteration", iteration)
-        out.extend(self._pending)
+            if type(record) is BlobStat:
+                record.iteration = iteration
+            else:  # ParamNorms, frozen but not handed out yet
+                _SET_ITERATION(record, "iteration", iteration)
+        self._out.extend(self._pending)
         self._pending = []
         self._pass = 0
         self._seen = set()
 
     def _on_blob(self, m: re.Match, prefix) -> None:
-        marker, layer, kind, name, number = m.groups()
-        key = marker, layer, kind, name
-        try:
-            value = float(number)
-        except ValueError:
+        self._fold_blobs((m.string,), 0)  # a debug line in a pasted line: m matched its message
+
+    def _learn(self, line: str, head: str) -> Optional[tuple]:
+        """(key, marker, phase, layer, blob, kind) of a line with this head, from _DEBUG (None: not a debug
+        line), remembered for the next line with this head."""
+        m = _DEBUG.match(line)
+        if m is None:
+            return None
+        marker, layer, kind, name = key = m.group(1, 2, 3, 4)
+        entry = key, marker, _PHASES[marker], layer, "param blob " + name if kind == "param" else name, kind
+        if len(head) <= _HEAD_CAP:
+            if len(self._shapes) >= _SHAPES_CAP:
+                self._shapes.clear()
+            self._shapes[head] = entry
+        return entry
+
+    def _fold_blobs(self, lines: Sequence[str], i: int) -> int:
+        """Fold lines[i], lines[i + 1], ... while they are debug lines; returns the index of the first other.
+        Forward lines of an open test block are the test net's, any other closes it and is a train line.
+        The bulk of a log goes through this loop: no calls in the common case, one set operation per line."""
+        shape, shapes, n = _SHAPE.match, self._shapes, len(lines)
+        out, pending = self._out, self._pending
+        while i < n:
+            line = lines[i]
+            s = shape(line)
+            if s is None:
+                break
+            head, number = s.group(1, 2)
+            entry = shapes.get(head)
+            if entry is None:
+                entry = self._learn(line, head)
+                if entry is None:
+                    break
+            i += 1
+            if self._echo is not None or self._open is not None:
+                self._end("blob", None)
+            key, marker, phase, layer, blob, kind = entry
             try:
-                value = _number(number)
+                value = float(number)
             except ValueError:
-                self.unknown_lines += 1
-                return
-        blob = "param blob " + name if kind == "param" else name
-        test = self._test
-        if test is not None:
-            if test.outputs is None and marker == "Forward":
-                if key in test.seen:
-                    test.pass_index += 1
-                    test.seen = set()
-                test.seen.add(key)
-                self._out.append(_blob_stat(test.iteration, test.net, test.pass_index, FORWARD, layer, blob,
-                                            kind, value))
-                return
-            self._close_test()
-        if key in self._seen:
-            self._new_pass()
-        self._seen.add(key)
-        pending = self._pending
-        pending.append(_blob_stat(None, TRAIN, self._pass, _PHASES[marker], layer, blob, kind, value))
-        if len(pending) > _PENDING_CAP:
-            self._flush_train(self._guess())
+                try:
+                    value = _number(number)
+                except ValueError:
+                    self.unknown_lines += 1
+                    continue
+            test = self._test
+            if test is not None:
+                if test.outputs is None and marker == "Forward":
+                    seen = test.seen
+                    size = len(seen)
+                    seen.add(key)
+                    if len(seen) == size:  # a repeat: the next test batch
+                        test.pass_index += 1
+                        test.seen = {key}
+                    out.append(_blob_stat(test.iteration, test.net, test.pass_index, phase, layer, blob, kind,
+                                          value))
+                    continue
+                self._close_test()
+            seen = self._seen
+            size = len(seen)
+            seen.add(key)
+            if len(seen) == size:  # a repeat: the next forward/backward block
+                self._pass += 1
+                self._seen = {key}
+            pending.append(_blob_stat(None, TRAIN, self._pass, phase, layer, blob, kind, value))
+            if len(pending) > _PENDING_CAP:
+                self._flush_train(self._guess())
+                pending = self._pending
+        return i
 
     def _on_norms(self, m: re.Match, prefix) -> None:
         try:
@@ -536,35 +586,47 @@ def _add_output(outputs: dict, name: str, value: float) -> None:
 
 def parse_lines(lines: Iterable[str], folder: Optional[LogFolder] = None) -> Iterator[Record]:
     """Records from glog lines, streaming. Pass a LogFolder to read its counters afterwards."""
-    folder = LogFolder() if folder is None else folder
+    # Records come out of a chain over lists: no generator to resume per record (a log holds millions).
+    return itertools.chain.from_iterable(_record_lists(lines, LogFolder() if folder is None else folder))
+
+
+def _record_lists(lines: Iterable[str], folder: LogFolder) -> Iterator[list]:
     lines = iter(lines)
     while batch := list(itertools.islice(lines, _BATCH)):
         folder._feed(batch)
-        yield from folder._take()
-    yield from folder.close()
+        yield folder._take()
+    yield folder.close()
 
 
 def _decoded(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[str]:
     """Lines of a byte stream, decoded in large chunks (fast), none longer than `chunk` characters (a
     multi-GB file without newlines must not become one string)."""
+    return itertools.chain.from_iterable(_line_lists(stream, chunk))
+
+
+def _line_lists(stream: IO[bytes], chunk: int) -> Iterator[list]:
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     carry = ""
     while True:
         raw = stream.read(chunk)
         lines = (carry + decoder.decode(raw, final=not raw)).split("\n")
         carry = lines.pop()
-        yield from lines
+        yield lines
         if not raw:
             break
         if len(carry) > chunk:
-            yield carry
+            yield [carry]
             carry = ""
     if carry:
-        yield carry
+        yield [carry]
 
 
 def parse_file(path, folder: Optional[LogFolder] = None) -> Iterator[Record]:
     """Records from a log file (gzip if it ends in .gz), read as bytes: any byte sequence parses."""
+    return itertools.chain.from_iterable(_file_record_lists(path, LogFolder() if folder is None else folder))
+
+
+def _file_record_lists(path, folder: LogFolder) -> Iterator[list]:
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as stream:
-        yield from parse_lines(_decoded(stream), folder)
+        yield from _record_lists(_decoded(stream), folder)
