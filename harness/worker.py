@@ -363,7 +363,11 @@ class Worker:
             if finding.kind == "nonfinite" and layer is not None and not layer.bottoms and layer.source:
                 places = locate_nonfinite(layer.source, finding.blob)
                 if places:
-                    finding = replace(finding, evidence={**finding.evidence, "nonfinite_in": places})
+                    where = "; ".join(f"{p['file']}, dataset {p['dataset']}, row {p['row']} "
+                                      f"({p['nonfinite']} value{'s' if p['nonfinite'] > 1 else ''})" for p in places)
+                    finding = replace(finding, evidence={**finding.evidence, "nonfinite_in": places},
+                                      message=f"{finding.message} Non-finite values in: {where}.",
+                                      suggestions=(f"fix or drop these samples: {where}", *finding.suggestions))
             located.append(finding)
         return located
 

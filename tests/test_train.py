@@ -110,3 +110,15 @@ def test_the_halt_snapshot_holds_the_last_good_finite_weights(tmp_path, net):
     model.ParseFromString(weights.read_bytes())
     values = [v for layer in model.layer for blob in layer.blobs for v in blob.data]
     assert values and all(math.isfinite(v) for v in values)
+
+
+def test_a_nan_in_the_input_is_traced_to_its_file_and_row(tmp_path):
+    run_dir = tmp_path / "run"
+    result = harness("train", zoo_solver("nan_input"), "--run-dir", run_dir, "--quiet", "--no-html")
+    assert result.returncode == 1, result.stderr
+    anomaly = verdict(run_dir)["anomaly"]
+    assert (anomaly["layer"], anomaly["blob"], anomaly["iteration"]) == ("data", "data", 11)
+    places = anomaly["evidence"]["nonfinite_in"]
+    assert [(p["file"].rsplit("/", 1)[-1], p["dataset"], p["row"]) for p in places] == [("part2.h5", "data", 100)]
+    assert "part2.h5, dataset data, row 100" in anomaly["message"]
+    assert anomaly["suggestions"][0].startswith("fix or drop these samples")
