@@ -122,3 +122,16 @@ def test_a_nan_in_the_input_is_traced_to_its_file_and_row(tmp_path):
     assert [(p["file"].rsplit("/", 1)[-1], p["dataset"], p["row"]) for p in places] == [("part2.h5", "data", 100)]
     assert "part2.h5, dataset data, row 100" in anomaly["message"]
     assert anomaly["suggestions"][0].startswith("fix or drop these samples")
+
+
+def test_resuming_from_a_snapshot_continues_the_iteration_count(tmp_path):
+    solver = write_net(tmp_path / "net")
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert harness("train", solver, "--max-iter", 5, "--run-dir", first, "--quiet", "--no-html").returncode == 0
+    state = first / "snapshots" / "snapshot_iter_5.solverstate"
+    result = harness("train", solver, "--snapshot", state, "--max-iter", 8, "--run-dir", second, "--quiet", "--no-html")
+    assert result.returncode == 0, result.stderr
+    assert iterations_done(second) == [5, 6, 7]
+    outcome = verdict(second)
+    assert outcome["iterations_run"] == 8
+    assert outcome["crosscheck"]["mismatched"] == 0 and outcome["crosscheck"]["unmatched_log_lines"] == 0
