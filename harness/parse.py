@@ -44,32 +44,38 @@ def _solver_from_echo(text: str):
 
 
 class _Tables:
-    """The train/test tables of Caffe's tools/extra/parse_log.py: NumIters, Seconds, LearningRate, outputs."""
+    """The train/test tables of Caffe's tools/extra/parse_log.py (NumIters, Seconds, LearningRate, then the
+    outputs), written row by row as the log streams by: memory stays flat however long the log."""
 
-    def __init__(self):
-        self.train, self.test = [], []
+    def __init__(self, stem: Path):
+        self.paths = {".train": stem.with_name(stem.name + ".train"), ".test": stem.with_name(stem.name + ".test")}
+        self._files, self._writers = {}, {}
+        self._lr = None
 
     def add(self, record) -> None:
         if isinstance(record, IterationEnd) and record.outputs:
-            self.train.append({"NumIters": record.iteration, "Seconds": record.seconds,
-                               "LearningRate": record.lr, **_flat(record.outputs)})
+            self._lr = record.lr
+            self._write(".train", {"NumIters": record.iteration, "Seconds": record.seconds,
+                                   "LearningRate": record.lr, **_flat(record.outputs)})
         elif isinstance(record, TestResult):
-            lr = self.train[-1]["LearningRate"] if self.train else None
-            self.test.append({"NumIters": record.iteration, "Seconds": None, "LearningRate": lr,
-                              **_flat(record.outputs)})
+            self._write(".test", {"NumIters": record.iteration, "Seconds": None, "LearningRate": self._lr,
+                                  **_flat(record.outputs)})
 
-    def write(self, stem: Path) -> list:
-        written = []
-        for suffix, rows in ((".train", self.train), (".test", self.test)):
-            columns = ["NumIters", "Seconds", "LearningRate"]
-            columns += sorted({key for row in rows for key in row} - set(columns))
-            path = stem.with_name(stem.name + suffix)
-            with open(path, "w", newline="") as stream:
-                writer = csv.DictWriter(stream, fieldnames=columns, restval="")
-                writer.writeheader()
-                writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-            written.append(path)
-        return written
+    def _write(self, suffix: str, row: dict) -> None:
+        if suffix not in self._writers:
+            # A net's outputs are fixed, so the first row names the columns.
+            self._files[suffix] = stream = open(self.paths[suffix], "w", newline="")
+            self._writers[suffix] = csv.DictWriter(stream, fieldnames=list(row), restval="", extrasaction="ignore")
+            self._writers[suffix].writeheader()
+        self._writers[suffix].writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+    def close(self) -> list:
+        for suffix, path in self.paths.items():
+            if suffix not in self._files:   # no such rows in the log: the header alone, as parse_log.py does
+                path.write_text("NumIters,Seconds,LearningRate\n")
+        for stream in self._files.values():
+            stream.close()
+        return list(self.paths.values())
 
 
 def _flat(outputs: dict) -> dict:
@@ -95,7 +101,7 @@ def run(args) -> int:
 
     nets, solver, engine = {}, None, None
     fatal, iterations, debug_iterations, early_events = None, 0, set(), []
-    tables = _Tables()
+    tables = _Tables(out / path.name) if args.csv else None
     folder = glog.LogFolder()
     with open(out / "records.jsonl", "w") as records_file:
         for record in glog.parse_file(path, folder):
@@ -121,7 +127,8 @@ def run(args) -> int:
                 debug_iterations.add(record.iteration)
             if isinstance(record, IterationEnd):
                 iterations = max(iterations, record.iteration + 1)
-            tables.add(record)
+            if tables is not None:
+                tables.add(record)
             if engine is not None:
                 engine.feed(record)
     findings = list(engine.findings) + list(engine.finish()) if engine else []
@@ -135,8 +142,8 @@ def run(args) -> int:
         report.write(out, result, read_records(stream), nets, solver)
     if not args.no_html:
         report.write_html(out, args.quiet)
-    if args.csv:
-        for written in tables.write(out / path.name):
+    if tables is not None:
+        for written in tables.close():
             if not args.quiet:
                 print(f"wrote {written}", file=sys.stderr)
     if not args.quiet:
@@ -153,6 +160,6 @@ def _limits(nets: dict, debug_iterations: set, iterations: int) -> list:
     if not debug_iterations:
         limits.append("the log has no debug_info lines: only the loss, lr and outputs could be judged")
     elif len(debug_iterations) < iterations:
-        limits.append(f"debug lines cover {len(debug_iterations)} of {iterations} iterations (display > 1): "
-                      "a problem may have started between printed iterations")
+        limits.append(f"debug lines cover {len(debug_iterations)} of {iterations} iterations (display > 1, or an "
+                      "excerpt): a problem may have started in an iteration the log does not show")
     return limits
