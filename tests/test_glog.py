@@ -361,3 +361,65 @@ def test_ignoring_source_layer_inside_a_test_block_keeps_its_lines_on_the_test_n
     assert [(r.net, r.layer) for r in stats] == [("test0", "data"), ("test0", "fc1")]
     # Routine sharing, not a weights file missing layers: no ignored_source_layer event.
     assert not [r for r in records if isinstance(r, Event) and r.kind == "ignored_source_layer"]
+
+
+# ---- the fast paths give what the patterns they stand in for give ----------------------------------------
+def _joined(*parts):
+    return st.tuples(*(st.sampled_from(p) if isinstance(p, list) else p for p in parts)).map("".join)
+
+
+_LAYER = st.lists(st.sampled_from(["conv/1", ", top blob ", "x", " ", "\n", " data: ", ",", "\xa0"]),
+                  min_size=1, max_size=6).map("".join)
+_DEBUG_LIKE = _joined(["", "I1123 11:42:10.624660  6704 net.cpp:593] ", "E1 ] ", "I1 x]", "W2 [", "x] "],
+                      ["", "    ", " \t", "\xa0", "\n "], ["[Forward]", "[Backward]", "[Forward] ["], [" Layer "],
+                      _LAYER, [", "], ["top", "bottom", "param", "top top"], [" blob "],
+                      ["h-1", "0", "x data: 1", "a,b", ""], [" data: ", " diff: ", " data:", "  data: "],
+                      ["0.5", "-nan", "1.#INF", "x", "", "\t1"], ["", " ", "\r", "\r\n", " \t", " 7", "\t7", "\n"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_DEBUG_LIKE)
+def test_shape_head_fixes_the_debug_groups(line):
+    # What LogFolder relies on to look a debug line up by its head instead of matching _DEBUG.
+    m, s = glog._DEBUG.match(line), glog._SHAPE.match(line)
+    if m is None:
+        return
+    assert s is not None and s[2] == m[5]
+    for value in ("0", "nan", "7e+30\r\n"):  # the same head, another value: the same groups
+        again = glog._DEBUG.match(line[:s.start(2)] + value)
+        assert again is not None and again.groups()[:4] == m.groups()[:4] and again[5] == value.rstrip()
+
+
+# A glog prefix in parts, the usual spelling first, then others; a test line changes a few parts.
+_PREFIX_PARTS = [["I", "E", "F", "X", ""], ["20261123", "1123", "112", "2026112\u0661", "1123\u0661", ""],
+                 [" ", "", "  ", "\xa0"], ["11:42:10.624660", "11:42:10", "11:42:10.", "1:42:10", "11:42:10.6\u0661"],
+                 [" ", "  ", "", "\xa0"], ["6704", "0x1f", "0x", "67\u0661", "", "0x1fe"], [" ", "", "\t"],
+                 ["net.cpp:593", "a_b/c-d.h:7", "nét.cpp:5", "x:", ":5", "net.cpp:5\u0661", "e.cpp:1", ""],
+                 ["] ", "]", "]\xa0 x", "", "]]"]]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.dictionaries(st.integers(0, len(_PREFIX_PARTS) - 1), st.integers(0, 7), max_size=3).map(
+    lambda changes: "".join(p[changes.get(i, 0) % len(p)] for i, p in enumerate(_PREFIX_PARTS))))
+def test_full_prefix_is_the_loose_prefix(line):
+    full = glog._FULL_PREFIX.match(line)
+    if full is None:
+        return
+    loose = glog._PREFIX.match(line)
+    assert loose is not None and glog._is_prefix(loose)
+    assert [full[k] for k in ("sev", "date", "clock", "src")] == [loose[k] for k in ("sev", "date", "clock", "src")]
+    assert glog._SPACE.match(line, loose.end()).end() == full.end()
+
+
+@pytest.mark.parametrize("name", ["display1.log", "display5.log", "itersize2.log", "nan.log", "fatal.log"])
+def test_remembered_heads_change_nothing(name, monkeypatch):
+    def parsed():  # as JSON: a NaN is not equal to itself
+        return [to_json(r) for r in glog.parse_lines(lines)]
+
+    lines = lines_of(name)
+    remembered = parsed()
+    monkeypatch.setattr(glog, "_HEAD_CAP", -1)  # every debug line through _DEBUG
+    assert parsed() == remembered
+    monkeypatch.setattr(glog, "_HEAD_CAP", 256)
+    monkeypatch.setattr(glog, "_SHAPES_CAP", 3)  # forgets all the time
+    assert parsed() == remembered
