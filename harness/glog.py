@@ -362,7 +362,7 @@ class LogFolder:
             s = shape(line)
             if s is None:
                 return i
-            head, number = s.group(1, 2)
+            head, number = s.groups()
             entry = shapes.get(head)
             if entry is None:
                 entry = self._learn(line, head)
