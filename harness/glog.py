@@ -354,9 +354,10 @@ class LogFolder:
     def _fold_blobs(self, lines: Sequence[str], i: int) -> int:
         """Fold lines[i], lines[i + 1], ... while they are debug lines; returns the index of the first other.
         Forward lines of an open test block are the test net's, any other closes it and is a train line.
-        The bulk of a log goes through this loop: no calls in the common case, one set operation per line."""
+        The bulk of a log goes through this loop: per line one match, one dict and one set operation."""
         shape, shapes, n = _SHAPE.match, self._shapes, len(lines)
         out, pending = self._out, self._pending
+        ended = self._echo is None and self._open is None  # what a debug line ends; nothing here opens either
         for i in range(i, n):
             line = lines[i]
             s = shape(line)
@@ -368,8 +369,9 @@ class LogFolder:
                 entry = self._learn(line, head)
                 if entry is None:
                     return i
-            if self._echo is not None or self._open is not None:
+            if not ended:
                 self._end("blob", None)
+                ended = True
             key, phase, layer, blob, kind = entry
             try:
                 value = float(number)
