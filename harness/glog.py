@@ -56,6 +56,8 @@ _HEAD_CAP = 256         # longer heads are not remembered (no Caffe debug line i
 _JOINT = re.compile(r"[IWEF](?:\d{8}|\d{4})\s\d\d:\d\d:\d\d(?:\.\d+)?(?:\s+\d+)?\s+[^\s\]]+:\d+\]"
                     r"|\[(?:Forward|Backward)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output #")
 
+_JOINT_HINT = re.compile(r"\[(?:For|Back)ward\] |Iteration |T(?:est|rain) net output #")
+
 _OUTPUT = (r" net output #(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)"
            r"(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$")
 
@@ -149,12 +151,10 @@ def classify(line: str) -> list:
 
 def _next_joint(line: str, pos: int) -> int:
     """Where the next log line starts inside `line` from `pos` on (its length if none)."""
-    # Every joint from pos on holds one of these literals (a glog prefix its "]" 18 characters on or more).
-    # Looking for them first is cheaper than the search, which a line's own "[Backward]" or "Test net output #"
-    # would otherwise start.
-    if (line.find("]", pos + 18) < 0 and line.find("[Forward] ", pos) < 0 and line.find("[Backward] ", pos) < 0
-            and line.find("Iteration ", pos) < 0 and line.find("Test net output #", pos) < 0
-            and line.find("Train net output #", pos) < 0):
+    # A joint from pos on is a glog prefix, its "]" 18 characters on or more, or holds one of _JOINT_HINT's
+    # literals. Looking for those first is cheaper than the search, which a line's own "[Backward]" or
+    # "Test net output #" would otherwise start.
+    if line.find("]", pos + 18) < 0 and _JOINT_HINT.search(line, pos) is None:
         return len(line)
     joint = _JOINT.search(line, pos)
     return joint.start() if joint else len(line)
