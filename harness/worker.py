@@ -43,17 +43,9 @@ class Channel:
     def __init__(self, fd: int):
         self._file = os.fdopen(fd, "w", buffering=1 << 20)
         self._pending = []
-        # Refuses nan and inf, which to_json spells as strings: records with them take that slower road.
-        self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
     def record(self, record) -> None:
-        # to_json's output without its dataclasses.asdict, which deep-copies every field and cost more
-        # than computing the statistics.
-        try:
-            line = self._encode({name: getattr(record, name) for name in record.__dataclass_fields__})
-        except ValueError:
-            line = to_json(record)
-        self._pending.append(line)
+        self._pending.append(to_json(record))
 
     def control(self, what: str, /, **fields) -> None:
         """A message about the run itself (started, finding, end), told apart by its "control" key."""
