@@ -187,7 +187,7 @@ def split_net(text: str) -> tuple:
     return head[2:], body
 
 
-_SET_ITERATION = object.__setattr__
+_SET_ITERATION = object.__setattr__  # a buffered ParamNorms (frozen) learns its iteration before it is handed out
 _NEW = object.__new__
 
 
