@@ -622,14 +622,9 @@ def _record_lists(lines: Iterable[str], folder: LogFolder) -> Iterator[list]:
     yield folder.close()
 
 
-def _decoded(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[str]:
-    """Lines of a byte stream, decoded in large chunks (fast), none longer than `chunk` characters (a
-    multi-GB file without newlines must not become one string)."""
-    return itertools.chain.from_iterable(_line_lists(stream, chunk))
-
-
 def _line_lists(stream: IO[bytes], chunk: int) -> Iterator[list]:
-    """_decoded's lines, a chunk's worth at a time."""
+    """Lines of a byte stream, decoded in large chunks (fast), a chunk's worth at a time, none longer than
+    `chunk` characters (a multi-GB file without newlines must not become one string)."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     carry = ""
     while True:
@@ -654,8 +649,8 @@ def parse_file(path, folder: Optional[LogFolder] = None) -> Iterator[Record]:
 def _file_record_lists(path, folder: LogFolder) -> Iterator[list]:
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as stream:
-        # Slices of the decoded chunks: 4% faster than parse_lines(_decoded(stream)), which takes the lines
-        # one by one again (and a whole chunk at a time is slower still: more records live at once).
+        # Slices of the decoded chunks: 4% faster than feeding the lines one by one through parse_lines
+        # (and a whole chunk at a time is slower still: more records live at once).
         for lines in _line_lists(stream, 1 << 20):
             for start in range(0, len(lines), _BATCH):
                 folder._feed(lines[start:start + _BATCH])

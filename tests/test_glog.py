@@ -311,9 +311,9 @@ def test_parse_file_bytes_and_gzip(tmp_path):
         r for r in clean if not isinstance(r, Event)]
 
 
-def test_decoded_bounds_line_length():
+def test_decoded_lines_are_bounded_in_length():
     data = b"a" * 50 + b"\nb\r\n" + b"c" * 10
-    pieces = list(glog._decoded(io.BytesIO(data), chunk=16))
+    pieces = [line for lines in glog._line_lists(io.BytesIO(data), 16) for line in lines]
     assert pieces[-2:] == ["b\r", "c" * 10] and "".join(pieces[:-2]) == "a" * 50
     assert all(len(p) <= 32 for p in pieces)
 
