@@ -44,12 +44,9 @@ class RuleEngine:
 
     def feed(self, record) -> list:
         if isinstance(record, BlobStat):
-            if self._group and _key(self._group[0]) != _key(record):
-                found = self.end_layer()
-                self._group.append(record)
-                return found
+            found = self.end_layer() if self._group and _key(self._group[0]) != _key(record) else []
             self._group.append(record)
-            return []
+            return found
         found = self.end_layer()
         if isinstance(record, ParamNorms):
             self.context.add_norms(record)
