@@ -206,6 +206,17 @@ def _read_yaml(path: str) -> dict:
     return data
 
 
+def overrides_from_cli(pairs) -> dict:
+    """The `--set RULE.KEY=VALUE` options of train and parse, as the overrides `load` takes."""
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or "." not in key:
+            raise HarnessError(f"--set {pair!r}: expected RULE.KEY=VALUE, e.g. --set dead.zero_fraction=0.95.")
+        result[key.strip()] = value.strip()
+    return result
+
+
 def load(path: Optional[str], overrides: Optional[dict] = None) -> Config:
     """Defaults, then the YAML file at `path` (if any), then `overrides` {"rule.key": "value"}."""
     config = Config()

@@ -13,7 +13,6 @@ from .caffe_proto import caffe_pb2
 from .errors import HarnessError
 from .records import BlobStat, Event, IterationEnd, TestResult, read_records, to_json
 from .rules.engine import RuleEngine
-from .train import _overrides
 
 LOG, NO_NET_ECHO = "log", "the log holds no echo of the net definition, so lr_mult, loss weights and layer types are unknown"
 
@@ -89,7 +88,7 @@ def _flat(outputs: dict) -> dict:
 
 
 def run(args) -> int:
-    config = harness_config.load(args.config, _overrides(args.set))
+    config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
     path = Path(args.log)
     if not path.is_file():
         raise HarnessError(f"{path}: no such log file.")

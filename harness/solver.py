@@ -141,8 +141,10 @@ class Overrides:
     snapshot_every: int = 0          # 0: only on halt and at the end
 
 
-def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -> Path:
-    """Write solver.prototxt and the nets into run_dir with every path absolute; return the solver path."""
+def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -> tuple:
+    """Write solver.prototxt and the nets into run_dir with every path absolute.
+
+    Returns (the solver's path, {"train" / "test0" / ...: the path of the net file Caffe builds it from})."""
     pb2 = caffe_pb2()
     param = pb2.SolverParameter()
     param.CopyFrom(loaded.param)
@@ -156,9 +158,11 @@ def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -
     train_source, train_net = loaded.nets["train"]
     if all(net is train_net for _, net in loaded.nets.values()):
         param.net = write(train_net, "net.prototxt", train_source)   # one file, both phases
+        net_files = {role: param.net for role in loaded.nets}
     else:
+        net_files = {}
         for role, (source, net) in loaded.nets.items():   # insertion order is test-net order
-            path = write(net, f"{role}_net.prototxt", source)
+            net_files[role] = path = write(net, f"{role}_net.prototxt", source)
             if role == "train":
                 param.train_net = path
             else:
@@ -174,7 +178,7 @@ def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -
     param.solver_mode = pb2.SolverParameter.CPU   # the worker switches to GPU when asked
     path = run_dir / "solver.prototxt"
     path.write_text(f"# effective solver for {loaded.path}\n" + text_format.MessageToString(param))
-    return path
+    return path, net_files
 
 
 def solver_info(loaded: LoadedSolver) -> SolverInfo:

@@ -13,7 +13,6 @@ import yaml
 
 from . import config as harness_config
 from . import gpu, netinfo, provenance, report, rundir, solver as solver_loader, supervisor, verdict
-from .errors import HarnessError
 from .records import read_records
 
 
@@ -35,16 +34,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--strict", action="store_true", help="fail the run if any debug line disagrees with the harness")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
-
-
-def _overrides(pairs) -> dict:
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or "." not in key:
-            raise HarnessError(f"--set {pair!r}: expected RULE.KEY=VALUE, e.g. --set dead.zero_fraction=0.95.")
-        result[key.strip()] = value.strip()
-    return result
 
 
 class Progress:
@@ -72,7 +61,7 @@ class Progress:
 
 
 def run(args) -> int:
-    config = harness_config.load(args.config, _overrides(args.set))
+    config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
     if args.gpu is not None:
         gpu.require_gpu(args.gpu)   # a CPU-only build or no usable GPU: say so before anything runs
     loaded = solver_loader.load(args.solver)
@@ -80,7 +69,7 @@ def run(args) -> int:
     run_dir = rundir.make(args.run_dir, train_net.name)
     overrides = solver_loader.Overrides(display=args.display, max_iter=args.max_iter,
                                         snapshot_every=args.snapshot_every)
-    effective = solver_loader.write_effective(loaded, run_dir, overrides)
+    effective, net_files = solver_loader.write_effective(loaded, run_dir, overrides)
     solver = solver_loader.solver_info(loaded)
     config_path = run_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -105,7 +94,7 @@ def run(args) -> int:
         "solver": str(effective), "run_dir": str(run_dir), "config": str(config_path), "gpu": args.gpu,
         "weights": [w for w in (args.weights or "").split(",") if w], "snapshot": args.snapshot,
         "display": args.display, "python_paths": loaded.python_paths,
-        "net_files": _effective_net_files(effective),
+        "net_files": net_files,
         "net_sources": {role: str(source) for role, (source, _) in loaded.nets.items()},
         "solver_info": asdict(solver),
     }
@@ -113,13 +102,6 @@ def run(args) -> int:
     outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
     progress.done()
     return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
-
-
-def _effective_net_files(effective: Path) -> dict:
-    param = solver_loader.read_prototxt(effective, solver_loader.caffe_pb2().SolverParameter())
-    if param.net:
-        return {"train": param.net, **{f"test{k}": param.net for k in range(len(param.test_iter))}}
-    return {"train": param.train_net, **{f"test{k}": path for k, path in enumerate(param.test_net)}}
 
 
 def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool) -> int:

@@ -35,7 +35,8 @@ def test_effective_solver_forces_debug_info_and_absolute_paths(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    path = solver.write_effective(solver.load(str(solver_path)), run_dir, solver.Overrides(display=1, max_iter=7))
+    path, net_files = solver.write_effective(solver.load(str(solver_path)), run_dir, solver.Overrides(display=1, max_iter=7))
+    assert net_files == {"train": str(run_dir / "net.prototxt")}
     text = path.read_text()
     assert "debug_info: true" in text and "display: 1" in text and "max_iter: 7" in text
     assert f'net: "{run_dir / "net.prototxt"}"' in text
