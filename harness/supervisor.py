@@ -19,12 +19,10 @@ from typing import Callable, Optional
 from . import glog
 from .crosscheck import CrossCheck
 from .findings import Finding
-from .records import IterationEnd, from_dict
+from .records import Event, IterationEnd, from_dict
 
-# glog's FATAL lines ("F1123 12:00:00.000 42 net.cpp:123] Check failed: ...") and Python's last
-# traceback line name what killed the worker.
-_FATAL = re.compile(r"^F(?:\d{8}|\d{4}) [\d:.]+\s+\d+ [^\]]*\] (?P<text>.*)")
-# Caffe logs each layer as it builds it; a CHECK during set-up belongs to the last one named.
+# What killed the worker: glog's FATAL line (the log parser's `fatal` events), else Python's last traceback
+# line. Caffe logs each layer as it builds it; a CHECK during set-up belongs to the last one named.
 _SETTING_UP = re.compile(r"\] (?:Creating Layer|Setting up) (?P<layer>\S+)")
 _PY_ERROR = re.compile(r"^(?P<text>(?:[A-Za-z_][\w.]*(?:Error|Exception)|KeyboardInterrupt)\b.*)")
 
@@ -139,18 +137,21 @@ def run(spec: dict, run_dir: Path, python_paths: list,
     records_file = _Sink(run_dir / "records.jsonl", storage_failed)
     log_lines, record_lines = _Lines(), _Lines()
 
+    def on_log_record(record) -> None:
+        if isinstance(record, Event) and record.kind == "fatal":
+            where = f"while setting up layer '{setting_up[-1]}': " if setting_up and not outcome.iterations_run else ""
+            fatal_lines.append(where + record.text)
+        check.add_log(record)
+
     def on_log_line(line: str) -> None:
         log_file.write(line + "\n")
-        match = _FATAL.match(line)
-        if match:
-            where = f"while setting up layer '{setting_up[-1]}': " if setting_up and not outcome.iterations_run else ""
-            fatal_lines.append(where + match.group("text"))
-        elif _SETTING_UP.search(line):
-            setting_up[:] = [_SETTING_UP.search(line).group("layer")]
+        layer = _SETTING_UP.search(line)
+        if layer:
+            setting_up[:] = [layer.group("layer")]
         elif _PY_ERROR.match(line):
             python_errors.append(line)
         for record in folder.feed(line):
-            check.add_log(record)
+            on_log_record(record)
 
     def on_record_line(line: str) -> None:
         try:
@@ -200,7 +201,7 @@ def run(spec: dict, run_dir: Path, python_paths: list,
                     handle(line)
         outcome.returncode = worker.wait()
         for record in folder.close():
-            check.add_log(record)
+            on_log_record(record)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
