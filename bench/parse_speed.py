@@ -1,4 +1,4 @@
-"""How fast harness.glog parses a typical debug_info log, and in how much memory.
+"""How fast harness.log.glog parses a typical debug_info log, and in how much memory.
 
     .venv/bin/python bench/parse_speed.py [--lines 2000000 | --big] [--runs 3] [--fixture tests/logs/display1.log]
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness.glog import LogFolder, parse_file  # noqa: E402
+from harness.log.glog import LogFolder, parse_file  # noqa: E402
 
 _ITERATION = re.compile(r"(Iteration |_iter_)(\d+)")
 _BIG = 10_000_000

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from harness import worker  # noqa: E402
+from harness.run import worker  # noqa: E402
 from solvers import solver_text  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.records import IterationEnd, read_records
+from harness.core.records import IterationEnd, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +39,12 @@ def zoo_solver(name: str) -> Path:
 
 
 def harness(*args, cwd=ROOT, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, **kwargs)
 
 
 def start_harness(*args, cwd=ROOT, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.netinfo import NetInfo, build
-from harness.records import BACKWARD, FORWARD, BlobStat, IterationEnd, ParamNorms
+from harness.core.netinfo import NetInfo, build
+from harness.core.records import BACKWARD, FORWARD, BlobStat, IterationEnd, ParamNorms
 
 NAN, INF = float("nan"), float("inf")
 

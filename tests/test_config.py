@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import config
-from harness.errors import HarnessError
+from harness.rules import config
+from harness.core.errors import HarnessError
 
 DEFAULT_YAML = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 

@@ -1,7 +1,7 @@
 import math
 
-from harness.crosscheck import CrossCheck
-from harness.records import BlobStat, ParamNorms
+from harness.log.crosscheck import CrossCheck
+from harness.core.records import BlobStat, ParamNorms
 
 
 def stat(value, layer="ip1", blob="ip1", iteration=0, printed=True, overflow=False):

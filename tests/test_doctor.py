@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.doctor import TINY_NET, describe_build, run_solver_in_child
+from harness.run.build import TINY_NET, describe_build, run_solver_in_child
 
 HARNESS = Path(sys.executable).with_name("harness")
 

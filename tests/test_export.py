@@ -5,8 +5,8 @@ import math
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from harness.export import points, write_csv, write_tensorboard
-from harness.records import BlobStat, Event, IterationEnd, ParamNorms, TestResult
+from harness.report.export import points, write_csv, write_tensorboard
+from harness.core.records import BlobStat, Event, IterationEnd, ParamNorms, TestResult
 from harness_run import harness
 from test_html_report import write_synthetic_run
 

@@ -1,13 +1,12 @@
 """Faults and bad input (issue 11): each injected on a real run; each must end in a clear message, the
 documented exit code, and records that are still whole. docs/faults.md tabulates these cases."""
-import os
 import resource
 import signal
 from pathlib import Path
 
 import pytest
 
-from harness.records import read_records
+from harness.core.records import read_records
 from harness_run import (ENDLESS_NET, ENDLESS_SOLVER, harness, iterations_done, start_harness, verdict,
                          wait_for_iterations, write_net)
 

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from harness import gpu, gpu_stats
-from harness.errors import HarnessError
-from harness.stats import FLT_MAX, summarize
+from harness.run import gpu, gpu_stats
+from harness.core.errors import HarnessError
+from harness.core.records import FLT_MAX
+from harness.run.stats import summarize
 from harness_run import harness, verdict
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import html_report
-from harness.html_report import FINITE, INF, MISSING, NAN, ZERO, Cells, collect, column_width
-from harness.netinfo import LayerInfo, NetInfo
-from harness.records import BlobStat, IterationEnd, ParamNorms, TestResult, to_json
+from harness.report import collect as collect_module, page as report_page
+from harness.report.collect import FINITE, INF, MISSING, NAN, ZERO, Cells, collect, column_width
+from harness.core.netinfo import LayerInfo, NetInfo
+from harness.core.records import BlobStat, IterationEnd, ParamNorms, TestResult, to_json
 from harness_run import ROOT, harness
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -41,7 +41,7 @@ def test_column_width_caps_the_heatmap_at_max_columns():
     assert column_width(399) == 1
     assert column_width(400) == 2
     assert column_width(100_000) == 251
-    assert (100_000 // column_width(100_000)) + 1 <= html_report.MAX_COLUMNS
+    assert (100_000 // column_width(100_000)) + 1 <= collect_module.MAX_COLUMNS
 
 
 def test_collect_keeps_train_pass_0_in_net_order_and_rectifier_zero_shares():
@@ -67,10 +67,10 @@ def test_collect_keeps_train_pass_0_in_net_order_and_rectifier_zero_shares():
 
 
 def test_findings_go_to_the_heatmap_of_their_phase():
-    assert html_report.heatmap_of({"phase": "backward", "layer": "fc"}) == "backward"
-    assert html_report.heatmap_of({"phase": "update", "layer": "fc"}) == "forward"
-    assert html_report.heatmap_of({"phase": "forward", "net": "test0", "layer": "fc"}) is None
-    assert html_report.heatmap_of({"phase": "backward", "layer": "All net params"}) is None
+    assert collect_module.heatmap_of({"phase": "backward", "layer": "fc"}) == "backward"
+    assert collect_module.heatmap_of({"phase": "update", "layer": "fc"}) == "forward"
+    assert collect_module.heatmap_of({"phase": "forward", "net": "test0", "layer": "fc"}) is None
+    assert collect_module.heatmap_of({"phase": "backward", "layer": "All net params"}) is None
 
 
 def img_sources(page: str) -> list:
@@ -109,7 +109,7 @@ def write_synthetic_run(run_dir: Path) -> None:
 def test_page_from_a_synthetic_run_is_self_contained(tmp_path):
     run_dir = tmp_path / "run"
     write_synthetic_run(run_dir)
-    page = html_report.write(run_dir).read_text()
+    page = report_page.write(run_dir).read_text()
     assert_images_are_pngs(page, at_least=3)                     # curves, forward and backward heatmaps
     assert "HALTED" in page and "nonfinite at iteration 3" in page
     assert "&lt;non-finite&gt;" in page and "<code>base_lr</code>" in page   # escaped, code spans kept

@@ -1,6 +1,6 @@
 """Which debug lines Caffe prints follows from Net::Init's backward flags; these mirror its cases."""
-from harness.caffe_proto import caffe_pb2
-from harness import netinfo
+from harness.core.caffe_proto import caffe_pb2
+from harness.core import netinfo
 
 
 def layer_param(text):

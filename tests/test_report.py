@@ -1,9 +1,10 @@
 """report.md and the terminal summary, from verdicts that the rules produced on toy streams."""
 from __future__ import annotations
 
-from harness import config, report, verdict
-from harness.netinfo import SolverInfo
-from harness.records import BACKWARD, FORWARD
+from harness.rules import config, verdict
+from harness.report import text as text_report
+from harness.core.netinfo import SolverInfo
+from harness.core.records import BACKWARD, FORWARD
 from harness.rules.engine import RuleEngine
 from rule_fixtures import NAN, mlp, stream
 
@@ -28,7 +29,7 @@ def test_a_halted_run_reports_the_culprit_its_inputs_and_a_concrete_change(tmp_p
     recs = stream(net, range(30), lambda it: {(FORWARD, "fc2", "fc2"): {"mean_abs": NAN, "nonfinite": 4}}
                   if it == 25 else {(BACKWARD, "fc2", "param blob 0"): {"mean_abs": 1e-3 * 1.1 ** it}})
     result = judge(net, recs)
-    path = report.write(tmp_path, result, iter(recs), {"train": net}, SOLVER)
+    path = text_report.write(tmp_path, result, iter(recs), {"train": net}, SOLVER)
     text = path.read_text()
     assert path.name == "report.md"
     assert "iteration 25, forward, net train, layer fc2, blob `fc2`" in text
@@ -42,7 +43,7 @@ def test_a_halted_run_reports_the_culprit_its_inputs_and_a_concrete_change(tmp_p
     assert "nan (4 NaN/Inf)" in rows[-1]
     assert "exploding activations" in text                       # the cause class
     assert "1 mismatched" in text and "log 0.51 harness 0.52" in text
-    summary = report.terminal_summary(result)
+    summary = text_report.terminal_summary(result)
     assert summary.startswith("HALTED: nonfinite at iteration 25") and "base_lr: 0.5 -> 0.05" in summary
 
 
@@ -51,7 +52,7 @@ def test_a_dead_relu_report_shows_since_when_and_the_feeding_layer(tmp_path):
     recs = stream(net, range(12), lambda it: {(FORWARD, "relu1", "fc1"): {"zero_fraction": 1.0, "mean_abs": 0.0}}
                   if it >= 2 else None)
     result = judge(net, recs, {"no_gradient.policy": "off"})
-    text = report.write(tmp_path, result, iter(recs), {"train": net}, SOLVER).read_text()
+    text = text_report.write(tmp_path, result, iter(recs), {"train": net}, SOLVER).read_text()
     assert "layer relu1, blob `fc1`" in text and "since iteration 2" in text
     assert "relu1: fc1 data" in text and "100% zeros" in text
     assert "negative_slope: 0.01" in text
@@ -63,7 +64,7 @@ def test_a_healthy_run_reports_ok_and_the_loss_trend(tmp_path):
     net = mlp()
     recs = stream(net, range(5))
     result = judge(net, recs)
-    text = report.write(tmp_path, result, iter(recs), {"train": net}, None).read_text()
+    text = text_report.write(tmp_path, result, iter(recs), {"train": net}, None).read_text()
     assert "**OK: 5 iterations, no anomaly**" in text and "## Warnings\n\nNone." in text
     assert "- lr: 0.01 at iteration 0 throughout" in text
-    assert report.terminal_summary(result).startswith("OK: 5 iterations")
+    assert text_report.terminal_summary(result).startswith("OK: 5 iterations")

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness.replay_compare import compare
-from harness.records import BlobStat, IterationEnd
+from harness.run.replay import compare
+from harness.core.records import BlobStat, IterationEnd
 from harness_run import ROOT, harness, verdict
 
 pytestmark = pytest.mark.caffe

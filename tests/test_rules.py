@@ -6,11 +6,11 @@ import random
 from dataclasses import replace
 
 
-from harness import config
-from harness.findings import HALT, WARN
-from harness.netinfo import SolverInfo, build
-from harness.records import BACKWARD, FORWARD, Event
-from harness.records import TestResult as CaffeTestResult  # not a pytest class
+from harness.rules import config
+from harness.rules.findings import HALT, WARN
+from harness.core.netinfo import SolverInfo, build
+from harness.core.records import BACKWARD, FORWARD, Event
+from harness.core.records import TestResult as CaffeTestResult  # not a pytest class
 from harness.rules import REGISTRY
 from harness.rules.engine import RuleEngine
 from rule_fixtures import INF, NAN, layer, mlp, records, spec, stream

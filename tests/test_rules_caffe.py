@@ -5,11 +5,12 @@ import math
 
 import pytest
 
-from harness import check, config
-from harness.errors import HarnessError
-from harness.findings import HALT, WARN
-from harness.netinfo import SolverInfo
-from harness.records import BACKWARD, FORWARD, Event, IterationEnd, ParamNorms
+from harness.commands import check
+from harness.rules import config
+from harness.core.errors import HarnessError
+from harness.rules.findings import HALT, WARN
+from harness.core.netinfo import SolverInfo
+from harness.core.records import BACKWARD, FORWARD, Event, IterationEnd, ParamNorms
 from harness.rules.engine import RuleEngine
 from rule_fixtures import NAN, build, layer, mlp, records, stream
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import solver
-from harness.errors import HarnessError
+from harness.run import solver
+from harness.core.errors import HarnessError
 
 NET = 'name: "n"\nlayer { name: "d" type: "HDF5Data" top: "x" hdf5_data_param { source: "list.txt" batch_size: 2 } }\n'
 

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.stats import FLT_MAX, summarize
+from harness.core.records import FLT_MAX
+from harness.run.stats import summarize
 
 
 def reference(values):

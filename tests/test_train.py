@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from harness.records import BlobStat, IterationEnd, ParamNorms, TestResult, read_records
+from harness.core.records import BlobStat, IterationEnd, ParamNorms, read_records
 from harness_run import (harness, iterations_done, start_harness, verdict, wait_for_iterations, worker_pid,
                          write_net, zoo_solver)
 
@@ -99,7 +99,7 @@ def test_a_killed_worker_leaves_every_completed_iteration_readable(tmp_path):
 @pytest.mark.parametrize("net", ["exploding_lr", "python_loss_bug"])
 def test_the_halt_snapshot_holds_the_last_good_finite_weights(tmp_path, net):
     import math
-    from harness.caffe_proto import caffe_pb2
+    from harness.core.caffe_proto import caffe_pb2
     run_dir = tmp_path / "run"
     result = harness("train", zoo_solver(net), "--run-dir", run_dir, "--quiet")
     assert result.returncode == 1, result.stderr

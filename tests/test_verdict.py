@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from harness import verdict
-from harness.findings import HALT, WARN, Finding
+from harness.rules import verdict
+from harness.rules.findings import HALT, WARN, Finding
 
 CONTRACT = {"status", "iterations_run", "anomaly", "warnings", "crosscheck", "caffe_error"}
 ENTRY = {"kind", "iteration", "phase", "layer", "blob", "value", "message", "suggestions"}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import check
-from harness.errors import HarnessError
+from harness.commands import check
+from harness.core.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "prototxt"
@@ -22,7 +22,7 @@ HALTED = {"status": "halted", "iterations_run": 4, "warnings": [],
 
 
 def harness_check(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", "check", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "harness", "check", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True)
 
 

@@ -1,6 +1,6 @@
 """The rules, listed explicitly: one module each, evaluated in this order (docs/rules.md).
 
-To add a rule: write a module with a `Rule` subclass whose `name` is its section in harness/config.py
+To add a rule: write a module with a `Rule` subclass whose `name` is its section in harness/rules/config.py
 (a frozen dataclass with `policy` and thresholds, mirrored in configs/default.yaml), and list it here.
 """
 from .batchnorm_empty_stats import BatchnormEmptyStats

@@ -10,9 +10,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from ..findings import Finding
-from ..netinfo import LayerInfo, NetInfo, SolverInfo
-from ..records import BACKWARD, BlobStat, Event, IterationEnd, ParamNorms
+from ..core.netinfo import LayerInfo, NetInfo, SolverInfo
+from ..core.records import BACKWARD, BlobStat, Event, IterationEnd, ParamNorms
+from .findings import Finding
 
 LIVE, LOG = "live", "log"
 # Caffe's BatchNorm forces lr_mult 0 on its statistics whatever the prototxt says.

@@ -9,7 +9,7 @@ few layers, at iteration 0. Typical when fine-tuning from a .caffemodel whose la
 """
 from __future__ import annotations
 
-from ..records import FORWARD, TRAIN
+from ..core.records import FORWARD, TRAIN
 from .base import Rule
 
 _STATS_BLOBS = 3

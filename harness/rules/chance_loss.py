@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from ..records import FORWARD, TRAIN
+from ..core.records import FORWARD, TRAIN
 from . import losses, suggest
 from .base import Rule
 

@@ -6,8 +6,8 @@ the same weights, so they add no evidence).
 """
 from __future__ import annotations
 
-from ..netinfo import RECTIFIER_TYPES
-from ..records import FORWARD, TRAIN
+from ..core.netinfo import RECTIFIER_TYPES
+from ..core.records import FORWARD, TRAIN
 from . import structure, suggest
 from .base import Rule
 

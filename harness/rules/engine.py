@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..config import Config
-from ..findings import HALT, OFF, Finding
-from ..netinfo import SolverInfo
-from ..records import BlobStat, Event, IterationEnd, ParamNorms
+from ..core.netinfo import SolverInfo
+from ..core.records import BlobStat, Event, IterationEnd, ParamNorms
 from . import REGISTRY
 from .base import LIVE, LOG, Context, LayerGroup
+from .config import Config
+from .findings import HALT, OFF, Finding
 
 SOURCES = (LIVE, LOG)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..records import TRAIN
+from ..core.records import TRAIN
 from . import suggest
 from .base import Rule, lr_mult
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..records import FORWARD
+from ..core.records import FORWARD
 from . import losses
 from .base import Rule
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..records import FORWARD, TRAIN
+from ..core.records import FORWARD, TRAIN
 from . import losses, suggest
 from .base import Rule, is_nonfinite
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..netinfo import LayerInfo, NetInfo
+from ..core.netinfo import LayerInfo, NetInfo
 from . import structure
 
 

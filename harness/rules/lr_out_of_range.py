@@ -9,7 +9,7 @@ lines at display iterations). Reported once, at the first iteration out of range
 """
 from __future__ import annotations
 
-from ..records import TRAIN
+from ..core.records import TRAIN
 from .base import Rule
 
 

@@ -7,8 +7,8 @@ passes and over all layers sharing a named parameter (Caffe accumulates their di
 """
 from __future__ import annotations
 
-from ..records import BACKWARD, FORWARD, TRAIN
-from ..netinfo import RECTIFIER_TYPES
+from ..core.netinfo import RECTIFIER_TYPES
+from ..core.records import BACKWARD, FORWARD, TRAIN
 from . import structure, suggest
 from .base import Rule, lr_mult
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..records import BACKWARD, TRAIN
+from ..core.records import BACKWARD, TRAIN
 from . import losses
 from .base import Rule
 

@@ -7,7 +7,7 @@ the producer, never a layer that merely passes NaN on. Reported once: after that
 """
 from __future__ import annotations
 
-from ..records import FORWARD
+from ..core.records import FORWARD
 from . import structure, suggest
 from .base import LOG, Rule, is_nonfinite
 

@@ -8,7 +8,7 @@ a row.
 """
 from __future__ import annotations
 
-from ..records import FORWARD, TRAIN
+from ..core.records import FORWARD, TRAIN
 from . import losses, suggest
 from .base import Rule
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..netinfo import LOSS_TYPES, LayerInfo, NetInfo
+from ..core.netinfo import LOSS_TYPES, LayerInfo, NetInfo
 
 
 def index_of(net: NetInfo, layer: str) -> int:

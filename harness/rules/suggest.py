@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..netinfo import LayerInfo, SolverInfo
+from ..core.netinfo import LayerInfo, SolverInfo
 
 
 def _num(value: float) -> str:

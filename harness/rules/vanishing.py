@@ -7,7 +7,7 @@ Two signs, each held for `patience_iters` consecutive iterations (with backward 
 """
 from __future__ import annotations
 
-from ..records import BACKWARD, TRAIN
+from ..core.records import BACKWARD, TRAIN
 from . import structure, suggest
 from .base import Rule, lr_mult
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..records import FORWARD, TRAIN
+from ..core.records import FORWARD, TRAIN
 from .base import Rule
 
 

@@ -1,0 +1,109 @@
+"""`harness train SOLVER`: train under the harness, judge every iteration, and leave a run directory."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from ..core import netinfo, rundir
+from ..core.records import read_records
+from ..rules import config as harness_config
+from ..rules import verdict
+from ..run import gpu, provenance, solver as solver_loader, supervisor
+from ..report import page, text
+from .progress import Progress
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("solver", help="the solver prototxt, as for `caffe train -solver`")
+    parser.add_argument("--gpu", type=int, metavar="N", help="run on GPU N (default: CPU)")
+    parser.add_argument("--weights", help="comma-separated .caffemodel files to start from (like caffe train -weights)")
+    parser.add_argument("--snapshot", help="a .solverstate to resume from (like caffe train -snapshot)")
+    parser.add_argument("--max-iter", type=int, help="override the solver's max_iter")
+    parser.add_argument("--display", type=int, default=1, metavar="N",
+                        help="let Caffe print its debug lines every N iterations (default 1); the harness "
+                             "computes its statistics on every iteration regardless")
+    parser.add_argument("--snapshot-every", type=int, default=0, metavar="S",
+                        help="also snapshot every S iterations (default: only on halt and at the end)")
+    parser.add_argument("--config", help="YAML file with rule thresholds and policies (see configs/default.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE",
+                        help="override one setting, e.g. --set dead.policy=warn (repeatable)")
+    parser.add_argument("--run-dir", help="where to write the run (default runs/<UTC time>-<net name>)")
+    parser.add_argument("--strict", action="store_true", help="fail the run if any debug line disagrees with the harness")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
+
+
+def run(args) -> int:
+    config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
+    if args.gpu is not None:
+        gpu.require_gpu(args.gpu)   # a CPU-only build or no usable GPU: say so before anything runs
+    loaded = solver_loader.load(args.solver)
+    train_net = loaded.nets["train"][1]
+    run_dir = rundir.make(args.run_dir, train_net.name)
+    overrides = solver_loader.Overrides(display=args.display, max_iter=args.max_iter,
+                                        snapshot_every=args.snapshot_every)
+    effective, net_files = solver_loader.write_effective(loaded, run_dir, overrides)
+    solver = solver_loader.solver_info(loaded)
+    config_path = run_dir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    max_iter = args.max_iter if args.max_iter is not None else loaded.param.max_iter
+    (run_dir / "run.json").write_text(json.dumps({
+        "command": " ".join(shlex.quote(a) for a in sys.argv), "cwd": str(Path.cwd()),
+        "solver": str(loaded.path), "effective_solver": str(effective),
+        "nets": {role: str(src) for role, (src, _) in loaded.nets.items()},
+        "path_notes": loaded.notes, "random_seed": solver.random_seed, "max_iter": max_iter,
+        "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
+        "snapshot_every": args.snapshot_every, "config": str(config_path),
+        "data_files": provenance.data_files(net for _, net in loaded.nets.values()),
+        "caffe_build": provenance.caffe_build(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }, indent=1))
+    if not args.quiet:
+        for note in loaded.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"run directory: {run_dir}", file=sys.stderr)
+
+    spec = {
+        "solver": str(effective), "run_dir": str(run_dir), "config": str(config_path), "gpu": args.gpu,
+        "weights": [w for w in (args.weights or "").split(",") if w], "snapshot": args.snapshot,
+        "display": args.display, "python_paths": loaded.python_paths,
+        "net_files": net_files,
+        "net_sources": {role: str(source) for role, (source, _) in loaded.nets.items()},
+        "solver_info": asdict(solver),
+    }
+    progress = Progress(max_iter, args.quiet)
+    outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
+    progress.done()
+    return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
+
+
+def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool) -> int:
+    nets_path = run_dir / "nets.json"
+    nets = ({name: netinfo.from_dict(d) for name, d in json.loads(nets_path.read_text()).items()}
+            if nets_path.exists() else {})
+    status = outcome.status
+    if strict and outcome.crosscheck and outcome.crosscheck["mismatched"] and status == "ok":
+        status = "error"
+    result = verdict.build(status, outcome.iterations_run, outcome.findings, outcome.crosscheck,
+                           outcome.caffe_error, source="live", snapshot=outcome.snapshot,
+                           signal=outcome.exit_signal)
+    verdict.write(run_dir / "verdict.json", result)
+    with open(run_dir / "records.jsonl") as stream:
+        text.write(run_dir, result, read_records(stream), nets, solver)
+    if html:
+        page.write_or_warn(run_dir, quiet)
+    if not quiet:
+        print(text.terminal_summary(result), file=sys.stderr)
+    if status == "error":
+        print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}. "
+              f"Caffe's full log is {run_dir / 'caffe.log'}; the records of the {outcome.iterations_run} "
+              f"completed iteration(s) are in {run_dir / 'records.jsonl'}.", file=sys.stderr)
+    if outcome.exit_signal:
+        return 130 if outcome.exit_signal == "SIGINT" else 143
+    return verdict.exit_code(result)
