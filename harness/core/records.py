@@ -73,6 +73,9 @@ class IterationEnd:
     outputs: dict = field(default_factory=dict)       # train net outputs: name -> value (lists flattened)
     lr: Optional[float] = None
     seconds: Optional[float] = None                   # wall time since the run started
+    # name -> loss_weight of the outputs a log prints as losses ("(* w = x loss)"): which outputs are
+    # losses when the net definition is unknown. Empty live (the net is known there).
+    loss_weights: dict = field(default_factory=dict)
     record: str = field(default="iteration", init=False)
 
 
@@ -83,6 +86,7 @@ class TestResult:
     iteration: int
     net: str
     outputs: dict = field(default_factory=dict)
+    loss_weights: dict = field(default_factory=dict)  # as IterationEnd's
     record: str = field(default="test", init=False)
 
 
@@ -90,9 +94,28 @@ class TestResult:
 class Event:
     """Anything else worth keeping: a snapshot, a Caffe FATAL line, a note from the harness."""
     iteration: Optional[int]
-    kind: str              # "snapshot", "fatal", "ignored_source_layer", "note", ...
+    kind: str              # "snapshot", "fatal", "ignored_source_layer", "update", "nonfinite_text", "note", ...
     text: str
     record: str = field(default="event", init=False)
+
+
+@dataclass(frozen=True)
+class Update:
+    """What an `update` Event says: old Caffe's `[Update] Layer L, param K data: D; diff: S` (the weights and
+    the step about to be applied; a shared parameter prints only its diff)."""
+    layer: str
+    blob: str              # "param blob K"
+    data: Optional[float]
+    diff: float
+
+    def event(self, iteration: Optional[int]) -> Event:
+        data = "" if self.data is None else repr(self.data)
+        return Event(iteration, "update", f"{self.layer}\n{self.blob}\n{data}\n{self.diff!r}")
+
+    @classmethod
+    def of(cls, event: Event) -> "Update":
+        layer, blob, data, diff = event.text.split("\n")
+        return cls(layer, blob, float(data) if data else None, float(diff))
 
 
 Record = Union[BlobStat, ParamNorms, IterationEnd, TestResult, Event]

@@ -15,12 +15,13 @@ from __future__ import annotations
 import codecs
 import datetime
 import gzip
+import io
 import itertools
 import re
 from typing import IO, Iterable, Iterator, Optional, Sequence
 
 from ..core.records import (BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, ParamNorms, Record, TestResult,
-                            test_net_name)
+                            Update, test_net_name)
 
 # glog: "I1109 12:34:56.789012  1234 net.cpp:593] " (newer glog prints the year: "I20261109 ..."). Pastes
 # drop parts, so everything is optional here; `_is_prefix` decides what is enough to count as a prefix.
@@ -34,6 +35,15 @@ _SPACE = re.compile(r"\s*")
 _FULL_PREFIX = re.compile(r"(?P<sev>[IWEF])(?P<date>(?>[0-9]{8}|[0-9]{4}))\s"
                           r"(?P<clock>[0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]++)?+)\s++(?>0x[0-9a-fA-F]++|[0-9]++)"
                           r"\s*+(?P<src>[A-Za-z0-9_.\-/\\]++:[0-9]++)\]\s*+")
+
+# A custom glog sink seen in user logs: "1508138445  INFO: src/caffe/solver.cpp : line 218 : <message>" (Unix
+# time, the level spelt out). Its groups stand in for _PREFIX's: sev is the level's initial, epoch the clock.
+_SINK_PREFIX = re.compile(r"(?P<epoch>\d{9,11})[ \t]+(?P<sev>[IWEF])(?:NFO|ARNING|RROR|ATAL):[ \t]+"
+                          r"(?P<src>\S+ : line \d+) :[ \t]*")
+# What a paste wraps log lines in: Markdown block quotes and e-mail quoting ("> ", "> > ", ">> "), a list
+# bullet, indentation. Skipped before the prefix; a line of a code fence (``` or ~~~) is markup only.
+_QUOTE = re.compile(r"(?:(?:[ \t]*>)+ ?)?(?:[ \t]*[-*+][ \t]+(?=\S))?")
+_FENCE = re.compile(r"(?:[ \t]*>)*[ \t]*(?:```|~~~)")
 
 # The bulk of a debug log, prefix and message in one pattern. Its prefix part is loose because that is
 # cheap: from the severity to the line's first "]" (the full prefix pattern costs as much again as the
@@ -54,9 +64,9 @@ _HEAD_CAP = 256         # longer heads are not remembered (no Caffe debug line i
 # Where a pasted line holds the next log line: a full glog prefix, a debug marker, or (for pastes with the
 # prefixes stripped) the start of a solver line.
 _JOINT = re.compile(r"[IWEF](?:\d{8}|\d{4})\s\d\d:\d\d:\d\d(?:\.\d+)?(?:\s+\d+)?\s+[^\s\]]+:\d+\]"
-                    r"|\[(?:Forward|Backward)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output #")
+                    r"|\[(?:Forward|Backward|Update)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output #")
 
-_JOINT_HINT = re.compile(r"\[(?:For|Back)ward\] |Iteration |T(?:est|rain) net output #")
+_JOINT_HINT = re.compile(r"\[(?:For|Back)ward\] |\[Update\] |Iteration |T(?:est|rain) net output #")
 
 _OUTPUT = (r" net output #(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)"
            r"(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$")
@@ -71,15 +81,24 @@ _MESSAGES = (
     ("display", "Iteration", r"Iteration (?P<iteration>\d+) \(.*\), loss = (?P<loss>\S+)$"),
     # After max_iter (and the display line of Caffe before 2016).
     ("final_loss", "Iteration", r"Iteration (?P<iteration>\d+), loss = (?P<loss>\S+)$"),
-    ("lr", "Iteration", r"Iteration (?P<iteration>\d+), lr = (?P<lr>\S+)$"),
-    ("testing", "Iteration", r"Iteration (?P<iteration>\d+), Testing net \(#(?P<index>\d+)\)"),
+    # NVCaffe goes on: "lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1".
+    ("lr", "Iteration", r"Iteration (?P<iteration>\d+), lr = (?P<lr>[^\s,]+)(?:, .*)?$"),
+    # Caffe before 2015 printed no index when there was one test net.
+    ("testing", "Iteration", r"Iteration (?P<iteration>\d+), Testing net(?: \(#(?P<index>\d+)\))?"),
     ("train_output", "Train", "Train" + _OUTPUT),
     ("test_output", "Test", "Test" + _OUTPUT),
+    # Caffe before 2015: a test output by its index only (named by "This network produces output X").
+    ("test_score", "Test", r"Test score #(?P<index>\d+): (?P<value>\S+)$"),
+    ("produces_output", "This", r"This network produces output (?P<name>.+)$"),
+    # Caffe before 2015, with debug_info, after the lr line: the weights and the step about to be applied
+    # (a shared parameter prints its diff only).
+    ("update", "[Update]", r"\[Update\] Layer (?P<layer>.+?), param (?:blob )?(?P<param>\S+)"
+                           r"(?: \(owned by layer .*\))? (?:data: (?P<data>\S+); )?diff: (?P<diff>\S+)$"),
     ("snapshot", "Snapshotting", r"Snapshotting to (?:binary proto|HDF5) file (?P<path>.+)$"),
     ("solver_snapshot", "Snapshotting", r"Snapshotting solver state to (?:binary proto|HDF5) file (?P<path>.+)$"),
     ("check_failed", "Check", r"(?P<text>Check failed.*)$"),
     ("ignored_source_layer", "Ignoring", r"Ignoring source layer (?P<layer>.+)$"),
-    ("creating_net", "Creating", r"Creating (?:(?P<train>training) net|test net \(#(?P<index>\d+)\))"),
+    ("creating_net", "Creating", r"Creating (?:(?P<train>training) net|test(?:ing)? net(?: \(#(?P<index>\d+)\))?)"),
     ("net_parameter", "Initializing", r"Initializing net from parameters:\s*(?P<text>.*)$"),
     ("solver_parameter", "Initializing", r"Initializing solver from parameters:\s*(?P<text>.*)$"),
     ("optimization_done", "Optimization", r"Optimization Done\.$"),
@@ -106,23 +125,36 @@ _PHASES = {"Forward": FORWARD, "Backward": BACKWARD}
 # Each test starts by sharing the train net's weights, which logs `Ignoring source layer X` for every train
 # layer the test net lacks (a loss layer, say): that belongs to the test block.
 _CONTINUES_ITERATION = frozenset(("train_output", "lr", "unknown", "text"))
-_CONTINUES_TEST = frozenset(("blob", "test_output", "ignored_source_layer", "unknown", "text"))
+_CONTINUES_TEST = frozenset(("blob", "test_output", "test_score", "ignored_source_layer", "unknown", "text"))
 _ECHO_CAP = 1 << 20     # characters kept of one echoed prototxt: the echo is bounded like everything else
 _PENDING_CAP = 1 << 16  # buffered debug lines; beyond this no display line is coming (a bare pycaffe loop)
 _SECONDS_PER_DAY = 86400
+_SAMPLES = 5            # unrecognised lines quoted in the verdict
+_SAMPLE_CHARS = 160
+# A non-finite number as a word of its own in a line of no known kind: Caffe's own messages (gradient
+# clipping's "L2 norm nan"), a custom layer's LOG(INFO). Not "info", "inference", "nan_layer" or "1e-5".
+_NONFINITE_WORD = re.compile(r"(?<![\w.#-])[-+]?(?:nan|inf(?:inity)?)(?:\((?:ind|snan|qnan)\))?(?![\w#.])"
+                             r"|[-+]?\d\.#(?:QNAN|SNAN|IND|INF)", re.I)
+_DIGIT = re.compile(r"\d")
 _BATCH = 512            # lines parse_lines feeds at a time: fewer calls, records still out promptly
 
 
 def _number(text: str) -> float:
-    """A number as Caffe prints it: also nan, -nan, inf, -inf, and MSVC's 1.#INF / -1.#IND / 1.#QNAN."""
+    """A number as Caffe prints it: also nan, -nan, inf, -inf, MSVC's 1.#INF / -1.#IND / 1.#QNAN (before
+    Visual Studio 2015) and -nan(ind) / nan(snan) (since)."""
     try:
         return float(text)
     except ValueError:
-        if "#IND" in text or "#QNAN" in text or "#SNAN" in text:
+        upper = text.upper()
+        if "#IND" in upper or "#QNAN" in upper or "#SNAN" in upper or upper.lstrip("+-").startswith("NAN("):
             return float("nan")
-        if "#INF" in text:
+        if "#INF" in upper:
             return float("-inf") if text.startswith("-") else float("inf")
         raise
+
+
+_GLOG_SEVERITIES = frozenset("IWEF")
+_MARKDOWN_ESCAPE = re.compile(r"\\([*_#\[\]])")
 
 
 def _is_prefix(m: re.Match) -> bool:
@@ -140,7 +172,7 @@ def _classify_message(message: str, prefix: Optional[re.Match], piece: str):
             return kind, m, prefix
     if prefix is not None:
         return "unknown", _ALL.match(message), prefix
-    return "text", _ALL.match(piece.rstrip("\r\n")), None
+    return "text", _ALL.match(piece.rstrip()), None
 
 
 def classify(line: str) -> list:
@@ -162,16 +194,24 @@ def _next_joint(line: str, pos: int) -> int:
 
 def _classify_pieces(line: str) -> list:
     """classify() for all but plain debug lines. A piece ends where a pasted line holds the next log line:
-    at a glog prefix or a marker (_JOINT) past the start of the piece's message."""
+    at a glog prefix or a marker (_JOINT) past the start of the piece's message. Paste markup before the
+    first piece is skipped; a code fence line yields nothing."""
     events, start, end = [], 0, len(line)
+    if line[:1] not in _GLOG_SEVERITIES:
+        if _FENCE.match(line):
+            return events
+        start = _QUOTE.match(line).end()
+    if "\\" in line:   # Markdown escapes: "(\* 1 = 2.3 loss)", "conv1\_1"
+        line = _MARKDOWN_ESCAPE.sub(r"\1", line)
+        end = len(line)
     while start < end:
         prefix = _FULL_PREFIX.match(line, start)
         if prefix is not None:
             body = prefix.end()
         else:
             prefix = _PREFIX.match(line, start)
-            if prefix is not None and not _is_prefix(prefix):
-                prefix = None
+            if prefix is None or not _is_prefix(prefix):
+                prefix = _SINK_PREFIX.match(line, start)
             body = _SPACE.match(line, prefix.end() if prefix else start).end()
         stop = _next_joint(line, body + 1)
         event = _classify_message(line[body:stop].rstrip(), prefix, line[start:stop])
@@ -212,19 +252,20 @@ def _blob_stat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs):
 
 class _TestBlock:
     """`Iteration N, Testing net (#k)` up to its last `Test net output` line."""
-    __slots__ = ("iteration", "net", "pass_index", "seen", "outputs")
+    __slots__ = ("iteration", "net", "pass_index", "seen", "outputs", "loss_weights")
 
     def __init__(self, iteration: int, net: str):
         self.iteration, self.net, self.pass_index, self.seen, self.outputs = iteration, net, 0, set(), None
+        self.loss_weights = {}
 
 
 class _OpenIteration:
     """A display line whose Train net output and lr lines may still follow."""
-    __slots__ = ("iteration", "smoothed_loss", "seconds", "passes", "outputs", "loss_terms", "lr")
+    __slots__ = ("iteration", "smoothed_loss", "seconds", "passes", "outputs", "loss_terms", "loss_weights", "lr")
 
     def __init__(self, iteration: int, smoothed_loss: Optional[float], seconds: Optional[float], passes: int):
         self.iteration, self.smoothed_loss, self.seconds, self.passes = iteration, smoothed_loss, seconds, passes
-        self.outputs, self.loss_terms, self.lr = {}, [], None
+        self.outputs, self.loss_terms, self.loss_weights, self.lr = {}, [], {}, None
 
 
 class LogFolder:
@@ -235,12 +276,22 @@ class LogFolder:
     Testing net (#k)`. Passes: a pass ends at the `All net params` line (one per forward/backward block:
     iter_size) or when a (phase, layer, blob, kind) repeats within it (test batches print no such line).
     Counters: `lines` (physical lines fed), `unknown_lines` (lines or pieces of no known kind, and known
-    lines whose numbers do not parse).
+    lines whose numbers do not parse), `blank_lines` (blank, or markup such as a code fence),
+    `unrecognised_lines` (lines with nothing of Caffe's: no glog prefix, no known message, not part of an
+    echoed prototxt); `unrecognised_with_numbers` of those hold a digit, the first few are `samples`;
+    `joined_rows` (rows of a paste wrapped at `wrap_width` columns, joined to the line they continue).
     """
 
     def __init__(self):
         self.lines = 0
         self.unknown_lines = 0
+        self.blank_lines = 0
+        self.unrecognised_lines = 0
+        self.unrecognised_with_numbers = 0
+        self.samples: list = []
+        self.wrap_width = 0                  # set by parse_lines / parse_file: the terminal width rows were cut at
+        self.joined_rows = 0
+        self._loose_texts = 0             # text pieces no echo took, so far
         self._out: list = []
         self._shapes: dict = {}           # head -> _learn()'s entry
         self._pending: list = []          # train records waiting for their iteration (set when it is known)
@@ -255,6 +306,8 @@ class LogFolder:
         self._test: Optional[_TestBlock] = None
         self._echo: Optional[list] = None            # [kind, text lines, characters]
         self._net_label = "unknown"
+        self._produced: dict = {}                    # net label -> its outputs, as "This network produces output X"
+        self._early_lr: Optional[tuple] = None       # (iteration, lr): Caffe before 2015 printed lr first
         self._t0: Optional[tuple] = None
         self._handlers: dict = {kind: getattr(self, "_on_" + kind) for kind in KINDS}
 
@@ -287,10 +340,24 @@ class LogFolder:
             i = self._fold_blobs(lines, i)
             if i == n:
                 break
-            for kind, fields, prefix in _classify_pieces(lines[i]):
+            events = _classify_pieces(lines[i])
+            loose = self._loose_texts
+            for kind, fields, prefix in events:
                 self._dispatch(kind, fields, prefix)
+            if not events:
+                self.blank_lines += 1
+            elif self._loose_texts - loose == len(events):
+                self._unrecognised(lines[i])
             i += 1
         self.lines += n
+
+    def _unrecognised(self, line: str) -> None:
+        """Count a line with nothing of Caffe's in it; quote the first few that hold a number."""
+        self.unrecognised_lines += 1
+        if _DIGIT.search(line):
+            self.unrecognised_with_numbers += 1
+            if len(self.samples) < _SAMPLES:
+                self.samples.append(line.strip()[:_SAMPLE_CHARS])
 
     def _dispatch(self, kind: str, fields: re.Match, prefix: Optional[re.Match]) -> None:
         self._end(kind, prefix)
@@ -444,8 +511,12 @@ class LogFolder:
         try:
             smoothed = _number(m["loss"])
         except ValueError:
+            self.unknown_lines += 1
             smoothed = None
         self._open = _OpenIteration(iteration, smoothed, self._seconds(prefix), passes)
+        if self._early_lr is not None and self._early_lr[0] == iteration:
+            self._open.lr = self._early_lr[1]
+        self._early_lr = None
 
     def _on_train_output(self, m: re.Match, prefix) -> None:
         it = self._open
@@ -456,18 +527,23 @@ class LogFolder:
             value = _number(m["value"])
             if m["weighted"] is not None:
                 it.loss_terms.append(_number(m["weighted"]))
+                it.loss_weights[m["name"]] = _number(m["weight"])
         except ValueError:
             self.unknown_lines += 1
             return
         _add_output(it.outputs, m["name"], value)
 
     def _on_lr(self, m: re.Match, prefix) -> None:
-        it = self._open
-        if it is not None and it.iteration == int(m["iteration"]):
-            try:
-                it.lr = _number(m["lr"])
-            except ValueError:
-                self.unknown_lines += 1
+        it, iteration = self._open, int(m["iteration"])
+        try:
+            lr = _number(m["lr"])
+        except ValueError:
+            self.unknown_lines += 1
+            lr = None
+        if it is not None and it.iteration == iteration:
+            it.lr = lr
+        else:   # Caffe before 2015 printed `Iteration N, lr = X` before `Iteration N, loss = L`
+            self._early_lr = (iteration, lr)
         self._close_iteration()
 
     def _close_iteration(self) -> None:
@@ -480,36 +556,55 @@ class LogFolder:
         single = it.passes <= 1 and self._iter_size == 1
         loss = sum(it.loss_terms) if it.loss_terms and single else None
         self._out.append(IterationEnd(iteration=it.iteration, loss=loss, smoothed_loss=it.smoothed_loss,
-                                      outputs=it.outputs, lr=it.lr, seconds=it.seconds))
+                                      outputs=it.outputs, lr=it.lr, seconds=it.seconds,
+                                      loss_weights=it.loss_weights))
 
     # ---- test nets -----------------------------------------------------------------------------------
     def _on_testing(self, m: re.Match, prefix) -> None:
         iteration = int(m["iteration"])
         if self._pending:  # debug lines no display line claimed: not Caffe's order, keep them anyway
             self._flush_train(self._guess())
-        self._test = _TestBlock(iteration, test_net_name(int(m["index"])))
+        self._test = _TestBlock(iteration, test_net_name(int(m["index"] or 0)))
         # A test runs at the start of its iteration: the next train lines belong to it or a later one.
         self._next_iteration = max(self._next_iteration or 0, iteration)
 
     def _on_test_output(self, m: re.Match, prefix) -> None:
         test = self._test
+        if self._add_test_output(m["name"], m["value"]) and m["weight"] is not None:
+            try:
+                test.loss_weights[m["name"]] = _number(m["weight"])
+            except ValueError:
+                self.unknown_lines += 1
+
+    def _on_test_score(self, m: re.Match, prefix) -> None:
+        test, index = self._test, int(m["index"])
+        produced = self._produced.get(test.net, ()) if test is not None else ()
+        self._add_test_output(produced[index] if index < len(produced) else f"score #{index}", m["value"])
+
+    def _add_test_output(self, name: str, text: str) -> bool:
+        test = self._test
         try:
-            value = _number(m["value"])
+            value = _number(text)
         except ValueError:
             value = None
         if test is None or value is None:
             self.unknown_lines += 1
-            return
+            return False
         if test.outputs is None:
             test.outputs = {}
-        _add_output(test.outputs, m["name"], value)
+        _add_output(test.outputs, name, value)
+        return True
+
+    def _on_produces_output(self, m: re.Match, prefix) -> None:
+        self._produced.setdefault(self._net_label, []).append(m["name"].strip())
 
     def _close_test(self) -> None:
         test = self._test
         if test is None:
             return
         self._test = None
-        self._out.append(TestResult(iteration=test.iteration, net=test.net, outputs=test.outputs or {}))
+        self._out.append(TestResult(iteration=test.iteration, net=test.net, outputs=test.outputs or {},
+                                    loss_weights=test.loss_weights))
 
     # ---- events --------------------------------------------------------------------------------------
     def _event(self, kind: str, text: str, iteration: Optional[int] = None) -> None:
@@ -542,7 +637,17 @@ class LogFolder:
         self._event("needs_backward", f"# {self._net_label}\n{m['layer']}")
 
     def _on_creating_net(self, m: re.Match, prefix) -> None:
-        self._net_label = TRAIN if m["train"] else test_net_name(int(m["index"]))
+        self._net_label = TRAIN if m["train"] else test_net_name(int(m["index"] or 0))
+
+    def _on_update(self, m: re.Match, prefix) -> None:
+        # Printed after the display and lr lines of the iteration it updates.
+        try:
+            data = _number(m["data"]) if m["data"] is not None else None
+            update = Update(m["layer"], f"param blob {m['param']}", data, _number(m["diff"]))
+        except ValueError:
+            self.unknown_lines += 1
+            return
+        self._out.append(update.event(self._last_display if self._last_display is not None else self._guess()))
 
     def _on_net_parameter(self, m: re.Match, prefix) -> None:
         first = m["text"]
@@ -556,6 +661,7 @@ class LogFolder:
         echo = self._echo
         if echo is None or echo[2] > _ECHO_CAP:
             self.unknown_lines += 1
+            self._loose_texts += 1
             return
         echo[1].append(m["text"])
         echo[2] += len(m["text"])
@@ -582,11 +688,17 @@ class LogFolder:
 
     def _on_unknown(self, m: re.Match, prefix) -> None:
         self.unknown_lines += 1
+        if _NONFINITE_WORD.search(m["text"]):   # a printed non-finite number is evidence, whatever the line
+            self._event("nonfinite_text", m["text"].strip(), self._next_iteration)
 
 
 def _clock(prefix) -> Optional[tuple]:
     """(day, seconds) of a glog prefix's date and time; day 0 when it has no date; None without a time."""
-    if prefix is None or not prefix["clock"]:
+    if prefix is None:
+        return None
+    if prefix.re is _SINK_PREFIX:
+        return 0, float(prefix["epoch"])
+    if not prefix["clock"]:
         return None
     h, m, s = prefix["clock"].split(":")
     date, day = prefix["date"], 0
@@ -616,10 +728,77 @@ def parse_lines(lines: Iterable[str], folder: Optional[LogFolder] = None) -> Ite
 
 def _record_lists(lines: Iterable[str], folder: LogFolder) -> Iterator[list]:
     lines = iter(lines)
-    while batch := list(itertools.islice(lines, _BATCH)):
+    for batch in _unwrapped(iter(lambda: list(itertools.islice(lines, _BATCH)), []), folder):
         folder._feed(batch)
         yield folder._take()
     yield folder.close()
+
+
+# ---- pastes wrapped at a terminal's width ------------------------------------------------------------------
+# A console copy breaks every line longer than the terminal's width into rows of exactly that width (some
+# consoles pad the last row with blanks), tokens cut anywhere. A log is taken as wrapped when rows of its
+# longest length are followed by rows that start no log line, twice or more in its first lines: then each
+# row of that width and the rows that continue it are one line again.
+_MIN_WRAP_WIDTH = 40
+_MIN_WRAPS = 2
+_LINE_START = re.compile(r"(?:(?:[ \t]*>)+ ?)?(?:[ \t]*[-*+][ \t]+)?[ \t]*(?:[IWEF]?\d{4}(?:\d{4})?[ \t]+\d\d:\d\d"
+                         r"|[IWEF]\d\d:\d\d:\d\d|\d{9,11}[ \t]+[A-Z]+:|\[(?:Forward|Backward|Update)\]|Iteration \d"
+                         r"|(?:Train|Test) net output|Test score|```|~~~)")
+_BLOCKQUOTE = re.compile(r"(?:[ \t]*>)+ ?")
+
+
+def _continues(row: str, following: str) -> bool:
+    """Whether `following` (a row, line end stripped) continues `row`, a row of the wrap width: it starts
+    no log line, and `row` does not end in padding (two blanks or more; one blank before an indented row)."""
+    if not following.strip() or _LINE_START.match(following) or row[-2:].isspace():
+        return False
+    return not (row[-1:].isspace() and following[:1].isspace())
+
+
+def _wrap_width(lines: list) -> int:
+    rows = [line.rstrip("\r\n") for line in lines]
+    width = max(map(len, rows), default=0)
+    if width < _MIN_WRAP_WIDTH:
+        return 0
+    wraps = sum(1 for row, following in zip(rows, rows[1:]) if len(row) == width and _continues(row, following))
+    return width if wraps >= _MIN_WRAPS else 0
+
+
+def _unwrapped(line_lists: Iterator[list], folder: LogFolder) -> Iterator[list]:
+    """The lists of lines with wrapped rows joined again (the width is judged on the first list); lists
+    pass unchanged when the log is not wrapped. The folder counts the rows joined (`joined_rows`, also in
+    `lines`) and learns the `wrap_width`."""
+    width, held, tail = None, None, ""
+    for lines in line_lists:
+        if width is None:
+            width = folder.wrap_width = _wrap_width(lines)
+        if not width:
+            yield lines
+            continue
+        out = []
+        for line in lines:
+            row = line.rstrip("\r\n")
+            if held is not None:
+                if _continues(tail, row):
+                    quote = _BLOCKQUOTE.match(held)
+                    if quote is not None and row.startswith(quote.group()):   # e-mail quoting on every row
+                        row = row[quote.end():]
+                    held, tail = held + row, row
+                    folder.joined_rows += 1
+                    folder.lines += 1
+                    if len(tail) < width:
+                        out.append(held)
+                        held = None
+                    continue
+                out.append(held)
+                held = None
+            if len(row) == width:
+                held, tail = row, row
+            else:
+                out.append(line)
+        yield out
+    if held is not None:
+        yield [held]
 
 
 def _line_lists(stream: IO[bytes], chunk: int) -> Iterator[list]:
@@ -642,17 +821,31 @@ def _line_lists(stream: IO[bytes], chunk: int) -> Iterator[list]:
 
 
 def parse_file(path, folder: Optional[LogFolder] = None) -> Iterator[Record]:
-    """Records from a log file (gzip if it ends in .gz), read as bytes: any byte sequence parses."""
+    """Records from a log file (gzip or not), read as bytes: any byte sequence parses."""
     return itertools.chain.from_iterable(_file_record_lists(path, LogFolder() if folder is None else folder))
 
 
+def parse_stream(stream: IO[bytes], folder: Optional[LogFolder] = None) -> Iterator[Record]:
+    """Records from an open byte stream (standard input, say), gzip or not; the caller closes it."""
+    return itertools.chain.from_iterable(_stream_record_lists(stream, LogFolder() if folder is None else folder))
+
+
 def _file_record_lists(path, folder: LogFolder) -> Iterator[list]:
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        # Slices of the decoded chunks: 4% faster than feeding the lines one by one through parse_lines
-        # (and a whole chunk at a time is slower still: more records live at once).
-        for lines in _line_lists(stream, 1 << 20):
-            for start in range(0, len(lines), _BATCH):
-                folder._feed(lines[start:start + _BATCH])
-                yield folder._take()
+    with open(path, "rb") as stream:
+        yield from _stream_record_lists(stream, folder)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _stream_record_lists(stream: IO[bytes], folder: LogFolder) -> Iterator[list]:
+    stream = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    if stream.peek(len(_GZIP_MAGIC))[:len(_GZIP_MAGIC)] == _GZIP_MAGIC:   # by content: a name may not say
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")
+    # Slices of the decoded chunks: 4% faster than feeding the lines one by one through parse_lines
+    # (and a whole chunk at a time is slower still: more records live at once).
+    for lines in _unwrapped(_line_lists(stream, 1 << 20), folder):
+        for start in range(0, len(lines), _BATCH):
+            folder._feed(lines[start:start + _BATCH])
+            yield folder._take()
     yield folder.close()
