@@ -195,11 +195,17 @@ def test_a_live_overflow_is_an_exploding_warning_at_the_first_place_only():
     assert eng.halt is None
 
 
-def test_an_overflowing_l2_norm_with_finite_layers_warns():
+def test_an_overflowing_l2_norm_with_finite_layers_warns_and_a_log_ending_there_is_not_ok():
     net = mlp()
     eng = engine(net, "log")
-    found = run(eng, records(net, 0, live=False) + records(net, 1, live=False, l2_diff=INF))
-    assert [(f.kind, f.layer, f.iteration) for f in found] == [("exploding", "All net params", 1)]
+    recs = records(net, 0, live=False) + records(net, 1, live=False, l2_diff=INF)
+    found = run(eng, recs)
+    # An inf printed in a log is evidence: if nothing else goes non-finite by the end, it is the anomaly.
+    assert [(f.kind, f.layer, f.iteration, f.severity) for f in found] == [
+        ("exploding", "All net params", 1, WARN), ("nonfinite", "All net params", 1, HALT)]
+    assert found[1].evidence["cause"] == "overflow"
+    live = engine(net)
+    assert [f.kind for f in run(live, recs)] == ["exploding"]   # live, the elements are known to be finite
 
 
 # --- exploding: growth, and warning before the first NaN -----------------------------------------

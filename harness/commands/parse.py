@@ -18,11 +18,17 @@ from ..rules.engine import RuleEngine
 from ..run import solver as solver_loader
 from ..report import page, text
 
-LOG, NO_NET_ECHO = "log", "the log holds no echo of the net definition, so lr_mult, loss weights and layer types are unknown"
+LOG, STDIN = "log", "-"
+NO_NET_ECHO = ("the log holds no echo of the net definition, so lr_mult, loss weights and layer types are unknown: "
+               "paste the log from its start (Caffe echoes the net there) or give the net prototxt")
+# Below this share of its non-blank lines recognised as Caffe's, a log is said to be mostly something else.
+_MOSTLY_UNDERSTOOD = 0.5
+_QUOTED = 60     # characters of a line a message quotes
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("log", help="a Caffe log (glog format; pasted excerpts work too)")
+    parser.add_argument("log", help="a Caffe log (glog format, any Caffe since 2014; pasted excerpts, Markdown and "
+                                    "e-mail quoting work too; gzip or not); - reads standard input")
     parser.add_argument("--out", help="directory for records, verdict and report (default runs/<UTC time>-<log name>)")
     parser.add_argument("--csv", action="store_true",
                         help="also write <log>.train and <log>.test tables in the columns of Caffe's parse_log.py")
@@ -91,23 +97,49 @@ def _flat(outputs: dict) -> dict:
     return flat
 
 
-def run(args) -> int:
-    config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
-    path = Path(args.log)
+def _open_log(name: str):
+    """(byte stream, the name reports use, a stem for the run directory) of the log, or standard input."""
+    if name == STDIN:
+        return sys.stdin.buffer, "<stdin>", "stdin"
+    path = Path(name)
     if not path.is_file():
         raise HarnessError(f"{path}: no such log file.")
     try:
-        path.open("rb").close()
+        stream = path.open("rb")
     except OSError as error:
         raise HarnessError(f"{path}: cannot be read ({error.strerror}).") from None
-    out = rundir.make(args.out, f"parse-{path.stem}")
+    return stream, str(path.resolve()), path.name.removesuffix(".gz")
 
+
+def run(args) -> int:
+    config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
+    stream, shown, name = _open_log(args.log)
+    with stream:
+        out = rundir.make(args.out, f"parse-{Path(name).stem}")
+        result, nets, solver, tables = _parse(stream, shown, name, out, config, args.csv)
+    with open(out / "records.jsonl") as records:
+        text.write(out, result, read_records(records), nets, solver)
+    if not args.no_html:
+        page.write_or_warn(out, args.quiet)
+    if tables is not None:
+        for written in tables.close():
+            if not args.quiet:
+                print(f"wrote {written}", file=sys.stderr)
+    if not args.quiet:
+        print(text.terminal_summary(result), file=sys.stderr)
+        print(f"records, verdict and report: {out}", file=sys.stderr)
+    return verdict.exit_code(result)
+
+
+def _parse(stream, shown: str, name: str, out: Path, config, csv_tables: bool) -> tuple:
+    """Parse the log into out/records.jsonl and out/verdict.json: (verdict, nets, solver, CSV tables or None)."""
     nets, solver, engine = {}, None, None
-    fatal, iterations, debug_iterations, early_events = None, 0, set(), []
-    tables = _Tables(out / path.name) if args.csv else None
+    fatal, early_events = None, []
+    tables = _Tables(out / name) if csv_tables else None
     folder = glog.LogFolder()
+    seen = _Seen()
     with open(out / "records.jsonl", "w") as records_file:
-        for record in glog.parse_file(path, folder):
+        for record in glog.parse_stream(stream, folder):
             if isinstance(record, Event):
                 if record.kind == "net_parameter" and engine is None:
                     name, body = glog.split_net(record.text)
@@ -126,43 +158,100 @@ def run(args) -> int:
                     for event in early_events:
                         engine.feed(event)
             records_file.write(to_json(record) + "\n")
-            if isinstance(record, BlobStat) and record.net == "train":
-                debug_iterations.add(record.iteration)
-            if isinstance(record, IterationEnd):
-                iterations = max(iterations, record.iteration + 1)
+            seen.add(record)
             if tables is not None:
                 tables.add(record)
             if engine is not None:
                 engine.feed(record)
+    understood = _understood(folder)
+    if not understood["caffe_lines"]:
+        _discard(out, tables)
+        raise HarnessError(_not_a_log(shown, folder))
     findings = list(engine.findings) + list(engine.finish()) if engine else []
-    limits = _limits(nets, debug_iterations, iterations)
     halting = [f for f in findings if f.severity == "halt"]
     status = "error" if fatal else ("halted" if halting else "ok")
-    result = verdict.build(status, iterations, findings, None, fatal, source=LOG, log=str(path.resolve()),
-                           limits=limits, unparsed_lines=folder.unknown_lines)
+    limits = _limits(nets, seen, understood, halting[0] if halting else None)
+    result = verdict.build(status, seen.iterations, findings, None, fatal, source=LOG, log=shown,
+                           limits=limits, unparsed_lines=folder.unknown_lines, log_lines=understood)
     verdict.write(out / "verdict.json", result)
-    with open(out / "records.jsonl") as stream:
-        text.write(out, result, read_records(stream), nets, solver)
-    if not args.no_html:
-        page.write_or_warn(out, args.quiet)
+    return result, nets, solver, tables
+
+
+class _Seen:
+    """What the records showed, for the limits: iterations, debug lines, displays."""
+
+    def __init__(self):
+        self.iterations = 0                 # iterations run, from the display lines
+        self.displayed = 0                  # display lines
+        self.debug_iterations: set = set()  # train iterations with debug lines
+        self.debug_lines = False
+
+    def add(self, record) -> None:
+        if isinstance(record, BlobStat):
+            self.debug_lines = True
+            if record.net == "train":
+                self.debug_iterations.add(record.iteration)
+        elif isinstance(record, IterationEnd):
+            self.iterations = max(self.iterations, record.iteration + 1)
+            self.displayed += 1
+
+
+def _understood(folder) -> dict:
+    """How much of the file was read as Caffe's log (verdict.json `log_lines`)."""
+    caffe = folder.lines - folder.blank_lines - folder.unrecognised_lines
+    return {"lines": folder.lines, "caffe_lines": caffe, "blank_or_markup": folder.blank_lines,
+            "not_recognised": folder.unrecognised_lines,
+            "not_recognised_with_numbers": folder.unrecognised_with_numbers, "samples": list(folder.samples),
+            "wrap_width": folder.wrap_width or None, "rows_joined": folder.joined_rows}
+
+
+def _not_a_log(shown: str, folder) -> str:
+    first = ", ".join(f"'{line[:_QUOTED]}'" for line in folder.first_lines[:3])
+    if not folder.lines:
+        read = "it is empty"
+    else:
+        looks = f"the first look like {first}" if first else "all of them blank"
+        read = f"read {folder.lines} lines ({folder.blank_lines} blank); {looks}"
+    return (f"{shown}: no line was recognised as Caffe's log output, so there is nothing to judge: {read}. "
+            f"`harness parse` reads "
+            f"the glog output of `caffe train` (lines like `I0425 10:13:21.206111  9167 solver.cpp:218] "
+            f"Iteration 220 (...), loss = 6.55`), from any Caffe since 2014, pasted excerpts included.")
+
+
+def _discard(out: Path, tables) -> None:
+    """Remove what a parse that found no log wrote (the directory too when that leaves it empty)."""
+    (out / "records.jsonl").unlink(missing_ok=True)
     if tables is not None:
-        for written in tables.close():
-            if not args.quiet:
-                print(f"wrote {written}", file=sys.stderr)
-    if not args.quiet:
-        print(text.terminal_summary(result), file=sys.stderr)
-        print(f"records, verdict and report: {out}", file=sys.stderr)
-    return verdict.exit_code(result)
+        for path in tables.close():
+            path.unlink(missing_ok=True)
+    try:
+        out.rmdir()
+    except OSError:
+        pass   # the user's --out directory with other files in it
 
 
-def _limits(nets: dict, debug_iterations: set, iterations: int) -> list:
-    """What this log cannot decide, said in the verdict rather than guessed."""
+def _limits(nets: dict, seen: _Seen, understood: dict, anomaly) -> list:
+    """What this log cannot decide, and what to paste or turn on to decide it: said rather than guessed."""
     limits = []
+    lines = understood["lines"] - understood["blank_or_markup"]
+    if understood["caffe_lines"] < _MOSTLY_UNDERSTOOD * lines:
+        limits.append(f"only {understood['caffe_lines']} of the {lines} non-blank lines were recognised as Caffe's "
+                      f"log; the verdict rests on those (verdict.json `log_lines` quotes lines not recognised)")
+    if not seen.iterations:
+        limits.append("the log has no `Iteration N` line, so iteration numbers are unknown (0 stands for the "
+                      "pasted pass): paste the lines around it, with the display line that follows")
     if not nets:
         limits.append(NO_NET_ECHO)
-    if not debug_iterations:
-        limits.append("the log has no debug_info lines: only the loss, lr and outputs could be judged")
-    elif len(debug_iterations) < iterations:
-        limits.append(f"debug lines cover {len(debug_iterations)} of {iterations} iterations (display > 1, or an "
-                      "excerpt): a problem may have started in an iteration the log does not show")
+    if not seen.debug_lines:
+        limits.append("the log has no debug_info lines: only the loss, lr and outputs could be judged, not the "
+                      "layer where a problem starts; set `debug_info: true` in the solver and run again (a few "
+                      "iterations around the failure are enough)")
+    elif len(seen.debug_iterations) < seen.displayed:
+        limits.append(f"debug lines cover {len(seen.debug_iterations)} of the {seen.displayed} iterations the log "
+                      "displays: a problem may have started in an iteration the log does not show")
+    span = anomaly.iteration_range if anomaly is not None else None
+    if span is not None and span[0] is not None:
+        limits.append(f"the log shows every {span[1] - span[0]}th iteration only: the problem started after "
+                      f"iteration {span[0]} and by {span[1]}; to pin it, set `display: 1` and resume from a "
+                      f"snapshot before iteration {span[0] + 1}")
     return limits

@@ -289,6 +289,7 @@ class LogFolder:
         self.unrecognised_lines = 0
         self.unrecognised_with_numbers = 0
         self.samples: list = []
+        self.first_lines: list = []          # the first few non-blank lines, printable (for "not a Caffe log")
         self.wrap_width = 0                  # set by parse_lines / parse_file: the terminal width rows were cut at
         self.joined_rows = 0
         self._loose_texts = 0             # text pieces no echo took, so far
@@ -335,6 +336,8 @@ class LogFolder:
     def _feed(self, lines: Sequence[str]) -> None:
         """classify() each line and dispatch its events. Records collect in self._out. Debug lines are most
         of a log: _fold_blobs takes each run of them in one call."""
+        if len(self.first_lines) < _SAMPLES:
+            self.first_lines += [_printable(line) for line in lines[:64] if line.strip()][:_SAMPLES - len(self.first_lines)]
         i, n = 0, len(lines)
         while True:
             i = self._fold_blobs(lines, i)
@@ -357,7 +360,7 @@ class LogFolder:
         if _DIGIT.search(line):
             self.unrecognised_with_numbers += 1
             if len(self.samples) < _SAMPLES:
-                self.samples.append(line.strip()[:_SAMPLE_CHARS])
+                self.samples.append(_printable(line))
 
     def _dispatch(self, kind: str, fields: re.Match, prefix: Optional[re.Match]) -> None:
         self._end(kind, prefix)
@@ -495,7 +498,10 @@ class LogFolder:
             return
         iteration = int(m["iteration"])
         self._flush_train(iteration)
-        self._event("final_loss", m["loss"], iteration)
+        try:
+            self._event("final_loss", repr(_number(m["loss"])), iteration)
+        except ValueError:
+            self.unknown_lines += 1
 
     def _iteration_line(self, m: re.Match, prefix) -> None:
         """`Iteration N ...loss = L`: the buffered train lines are iteration N's; its outputs and lr follow."""
@@ -690,6 +696,14 @@ class LogFolder:
         self.unknown_lines += 1
         if _NONFINITE_WORD.search(m["text"]):   # a printed non-finite number is evidence, whatever the line
             self._event("nonfinite_text", m["text"].strip(), self._next_iteration)
+
+
+def _printable(line: str) -> str:
+    """A line as a message may quote it: stripped, shortened, anything unprintable as "?"."""
+    line = line.strip()[:_SAMPLE_CHARS]
+    if line.isprintable() and "\ufffd" not in line:
+        return line
+    return "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in line)   # U+FFFD: bytes not UTF-8
 
 
 def _clock(prefix) -> Optional[tuple]:

@@ -98,7 +98,8 @@ class _Window:
         if isinstance(record, IterationEnd):
             row = self._row(record.iteration)
             if row is not None:
-                row.update(lr=_fmt(record.lr), loss=_fmt(record.loss))
+                row.update({"lr": _fmt(record.lr), "loss": _fmt(record.loss),
+                            "displayed loss": _fmt(record.smoothed_loss)})
                 self.first = self.first or record
                 self.last = record
         elif isinstance(record, ParamNorms) and record.net == "train":
@@ -118,7 +119,7 @@ class _Window:
                 self.passes = max(self.passes, record.pass_index + 1)
 
     def table(self) -> str:
-        columns = ["lr", "loss", "L2 of all param diffs"] + self.columns
+        columns = ["lr", "loss", "displayed loss", "L2 of all param diffs"] + self.columns
         columns = [c for c in columns if any(row.get(c) for row in self.rows.values())]
         if not self.rows or not columns:
             return "_No statistics were recorded for these layers._"
@@ -162,12 +163,23 @@ def _trend(window: _Window) -> str:
     return "\n".join(lines) or "_No loss or lr recorded._"
 
 
+def _span(finding: dict) -> str:
+    """Where the log shows only some iterations: the range the condition began in."""
+    span = finding.get("iteration_range")
+    if not span:
+        return ""
+    if span[0] is None:
+        return " or earlier (the first iteration the log shows)"
+    return f" (began after iteration {span[0]}, the one the log shows before)"
+
+
 def _headline(verdict: dict) -> str:
     status, anomaly = verdict["status"], verdict.get("anomaly")
     if anomaly is not None:
-        return (f"{status.upper()}: {anomaly['kind']} at iteration {anomaly['iteration']}, {anomaly['phase']}, "
-                f"net {anomaly.get('net', 'train')}, layer {anomaly['layer']}, blob `{anomaly['blob']}` = "
-                f"{_fmt(anomaly['value'])}")
+        output = f", output `{anomaly['output']}`" if anomaly.get("output") else ""
+        return (f"{status.upper()}: {anomaly['kind']} at iteration {anomaly['iteration']}{_span(anomaly)}, "
+                f"{anomaly['phase']}, net {anomaly.get('net', 'train')}, layer {anomaly['layer']}, blob "
+                f"`{anomaly['blob']}`{output} = {_fmt(anomaly['value'])}")
     if status == "error":
         return f"ERROR after {verdict['iterations_run']} iterations: {verdict.get('caffe_error') or 'Caffe failed'}"
     return f"{status.upper()}: {verdict['iterations_run']} iterations, no anomaly"
@@ -230,6 +242,9 @@ def _sections(verdict: dict, window: _Window, solver: Optional[SolverInfo]) -> l
     out += ["## Learning rate and loss", _trend(window)]
     others = [w for w in verdict["warnings"] if w is not focus]
     out += ["## Warnings", "\n".join(_entry(w) for w in others) if others else "None."]
+    if verdict.get("source") == "log":
+        out += ["## What the log alone cannot tell", _limits(verdict)]
+        return out
     out += ["## Cross-check of Caffe's log against the harness", _crosscheck(verdict)]
     mismatches = (verdict.get("crosscheck") or {}).get("mismatches") or []
     if mismatches:
@@ -238,6 +253,25 @@ def _sections(verdict: dict, window: _Window, solver: Optional[SolverInfo]) -> l
             shown.append(f"- ... and {len(mismatches) - MAX_MISMATCHES} more")
         out += ["\n".join(shown)]
     return out
+
+
+def _understood(lines: dict) -> str:
+    text = (f"Read {lines['lines']} lines: {lines['caffe_lines']} recognised as Caffe's, {lines['blank_or_markup']} "
+            f"blank or markup, {lines['not_recognised']} not recognised ({lines['not_recognised_with_numbers']} of "
+            f"them holding a number).")
+    if lines.get("wrap_width"):
+        text += (f" The paste was wrapped at {lines['wrap_width']} columns: {lines['rows_joined']} rows were joined "
+                 f"to the lines they continue.")
+    if lines.get("samples"):
+        text += " Not recognised:\n\n" + "\n".join(f"    {sample}" for sample in lines["samples"])
+    return text
+
+
+def _limits(verdict: dict) -> str:
+    limits = verdict.get("limits") or []
+    items = "\n".join(f"- {limit}" for limit in limits) if limits else "Nothing: the log has what the rules need."
+    lines = verdict.get("log_lines")
+    return items + ("\n\n" + _understood(lines) if lines else "")
 
 
 def write(run_dir: Path, verdict: dict, records: Iterable, nets: dict, solver: Optional[SolverInfo],
@@ -262,5 +296,13 @@ def terminal_summary(verdict: dict) -> str:
         lines.append(f"  {len(warnings)} warning(s): " + "; ".join(
             f"{w['kind']} in {w['layer']} at iteration {w['iteration']}" for w in warnings[:3])
             + ("; ..." if len(warnings) > 3 else ""))
-    lines.append(f"  cross-check: {_crosscheck(verdict)}")
+    if verdict.get("source") == "log":
+        lines += [f"  the log alone cannot tell: {limit}" for limit in verdict.get("limits") or []]
+        understood = verdict.get("log_lines")
+        if understood and understood["not_recognised"]:
+            lines.append(f"  {understood['caffe_lines']} of {understood['lines']} lines recognised as Caffe's, "
+                         f"{understood['not_recognised']} not ({understood['not_recognised_with_numbers']} holding a "
+                         f"number: see verdict.json `log_lines`)")
+    else:
+        lines.append(f"  cross-check: {_crosscheck(verdict)}")
     return "\n".join(lines)

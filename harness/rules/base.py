@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from ..core.netinfo import LayerInfo, NetInfo, SolverInfo
-from ..core.records import BACKWARD, BlobStat, Event, IterationEnd, ParamNorms
+from ..core.records import BACKWARD, BlobStat, Event, IterationEnd, ParamNorms, TestResult
 from .findings import Finding
 
 LIVE, LOG = "live", "log"
@@ -146,6 +146,9 @@ class Rule:
         return []
 
     def on_iteration(self, end: IterationEnd) -> list:
+        return []
+
+    def on_test(self, result: TestResult) -> list:
         return []
 
     def on_event(self, event: Event) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..core.netinfo import SolverInfo
-from ..core.records import BlobStat, Event, IterationEnd, ParamNorms
+from ..core.records import BlobStat, Event, IterationEnd, ParamNorms, TestResult
 from . import REGISTRY
 from .base import LIVE, LOG, Context, LayerGroup
 from .config import Config
@@ -55,7 +55,9 @@ class RuleEngine:
             return found + self._ask(lambda rule: rule.on_iteration(record))
         if isinstance(record, Event):
             return found + self._ask(lambda rule: rule.on_event(record))
-        return found        # TestResult: no rule reads it yet
+        if isinstance(record, TestResult):
+            return found + self._ask(lambda rule: rule.on_test(record))
+        return found
 
     def end_layer(self) -> list:
         if not self._group:

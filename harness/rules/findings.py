@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Optional, Union
 
 HALT, WARN, OFF = "halt", "warn", "off"
 
@@ -23,6 +23,10 @@ class Finding:
     evidence: dict = field(default_factory=dict)     # numbers that support it (trend, since when, ...)
     thresholds: dict = field(default_factory=dict)   # the thresholds that were in force
     rule: str = ""
+    output: Optional[str] = None   # the net output (a loss head, accuracy) the finding is about, if any
+    # (a, b): the condition began after iteration a and by iteration b, when the log shows only some
+    # iterations (display > 1); a None: the log shows no iteration before b.
+    iteration_range: Optional[tuple] = None
 
     def as_verdict_entry(self) -> dict:
         value = self.value
@@ -35,4 +39,6 @@ class Finding:
             "layer": self.layer, "blob": self.blob, "value": value, "message": self.message,
             "suggestions": list(self.suggestions), "rule": self.rule, "severity": self.severity,
             "evidence": self.evidence, "thresholds": self.thresholds,
+            **({"output": self.output} if self.output is not None else {}),
+            **({"iteration_range": list(self.iteration_range)} if self.iteration_range is not None else {}),
         }

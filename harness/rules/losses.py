@@ -13,15 +13,24 @@ from . import structure
 @dataclass(frozen=True)
 class LossOutput:
     name: str                  # the output (top blob) name, as in `Train net output #k: name = value`
-    layer: LayerInfo
+    layer: Optional[LayerInfo]  # None: the net is unknown, the log printed the output as a loss
     weight: float              # its loss_weight
     value: float
 
+    @property
+    def where(self) -> str:
+        """How a message names it: `loss (layer loss, SoftmaxWithLoss)`, or the output alone."""
+        return f"{self.name} (layer {self.layer.name}, {self.layer.type})" if self.layer else self.name
 
-def loss_outputs(net: Optional[NetInfo], outputs: dict) -> list:
-    """The outputs written by a top with a non-zero loss_weight, in the net's order."""
+
+def loss_outputs(net: Optional[NetInfo], outputs: dict, printed: Optional[dict] = None) -> list:
+    """The outputs written by a top with a non-zero loss_weight, in the net's order. Without the net, and
+    when `printed` is given (IterationEnd.loss_weights), the outputs the log printed as losses."""
+    if net is None:
+        return [LossOutput(name, None, weight, float(outputs[name])) for name, weight in (printed or {}).items()
+                if weight != 0 and isinstance(outputs.get(name), (int, float))]
     found = []
-    for info in net.layers if net is not None else ():
+    for info in net.layers:
         for top, weight in zip(info.tops, info.loss_weights):
             value = outputs.get(top)
             if weight != 0 and isinstance(value, (int, float)):

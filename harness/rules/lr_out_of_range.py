@@ -9,7 +9,10 @@ lines at display iterations). Reported once, at the first iteration out of range
 """
 from __future__ import annotations
 
+import math
+
 from ..core.records import TRAIN
+from . import suggest
 from .base import Rule
 
 
@@ -18,7 +21,7 @@ class LrOutOfRange(Rule):
 
     def on_iteration(self, end):
         lr = end.lr
-        if lr is None or self.settings.min_lr <= lr <= self.settings.max_lr:
+        if lr is None or not math.isfinite(lr) or self.settings.min_lr <= lr <= self.settings.max_lr:   # nan: nonfinite's
             return []
         side = "below" if lr < self.settings.min_lr else "above"
         bound = self.settings.min_lr if side == "below" else self.settings.max_lr
@@ -32,10 +35,7 @@ class LrOutOfRange(Rule):
         effect = ("no weight moves any more" if side == "below"
                   else "each step overshoots: expect the loss to explode")
         message = (f"The learning rate is {lr:g} at iteration {end.iteration}, {side} {bound:g}: {effect}.{schedule}")
-        where = solver.solver_path if solver is not None and solver.solver_path else "the solver prototxt"
         return [self.finding(
             kind="lr_out_of_range", iteration=end.iteration, phase="update", layer="(solver)", blob="lr", value=lr,
-            message=message, net=TRAIN,
-            suggestions=(f"check `base_lr`, `lr_policy` and its `gamma` / `power` / `stepsize` in {where}: "
-                         f"a step schedule multiplies by gamma at every step (0.1 lowers, 10 raises)",),
+            message=message, net=TRAIN, suggestions=(suggest.check_schedule(solver),),
             evidence=dict(cause="lr_out_of_range", lr=lr, side=side, source=self.context.source))]

@@ -1,19 +1,30 @@
-"""nonfinite: the first NaN/Inf, named after the layer that produced it.
+"""nonfinite: the first NaN/Inf, named after the layer that produced it, or after the output where Caffe
+printed it.
 
 Groups arrive in execution order (forward: layer by layer; backward: in reverse), and this rule fires
 on the first group holding a non-finite value, so every earlier group was finite: in forward the
 layer's inputs were finite, in backward the diffs of its tops were. The first offender is therefore
 the producer, never a layer that merely passes NaN on. Reported once: after that, NaN is everywhere.
+
+Without debug lines (most logs people have), every other number Caffe prints is evidence too: each
+`Train net output` / `Test net output` (or `Test score`), the displayed loss, the lr, the `All net params`
+norms, old Caffe's `[Update]` lines, and any other Caffe line with a nan/inf in it. The finding names the
+output (the loss head) that went non-finite while the others stayed finite, and, when the log shows only
+every `display`-th iteration, the range in which it went: after the last observation that was finite.
 """
 from __future__ import annotations
 
-from ..core.records import FORWARD
-from . import structure, suggest
+import math
+
+from ..core.records import FORWARD, TRAIN, Update
+from . import losses, structure, suggest
 from .base import LOG, Rule, is_nonfinite
 
 
 # Layers that turn finite inputs into NaN/Inf outside their domain, and that domain's violation.
 _DOMAINS = {"Log": "a log of a value <= 0", "Power": "a fractional power of a negative value or 0 to a negative power"}
+DISPLAY, SOLVER, OUTPUTS, LOG_LINE = "(display)", "(solver)", "(outputs)", "(log line)"
+ALL_PARAMS = "All net params"
 
 
 def _first(stats: list):
@@ -28,20 +39,51 @@ def _describe(stat) -> str:
     return f"{stat.kind} blob {stat.blob}"
 
 
+def _finite(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return all(math.isfinite(v) for v in values if isinstance(v, (int, float)))
+
+
+def _shown(value) -> str:
+    return str(value[0] if isinstance(value, list) else value)
+
+
+def _range(previous, iteration: int):
+    """(previous, iteration) when the log leaves iterations out before this one (None: exactly this one)."""
+    if previous is None:
+        return (None, iteration) if iteration > 0 else None
+    return (previous, iteration) if iteration - previous > 1 else None
+
+
+def _when(iteration: int, span) -> str:
+    if span is None:
+        return f"at iteration {iteration}"
+    if span[0] is None:
+        return (f"at iteration {iteration}, the first this log shows: it may have gone non-finite at any "
+                f"earlier iteration")
+    return (f"at iteration {iteration}; it was finite at iteration {span[0]}, the one shown before, so it went "
+            f"non-finite in an iteration after {span[0]} and up to {iteration}")
+
+
 class Nonfinite(Rule):
     name = "nonfinite"
 
     def __init__(self, settings, context):
         super().__init__(settings, context)
         self.reported = False
+        self.seen: dict = {}          # net -> the last iteration observed (debug lines, outputs)
+        self.overflow = None          # LOG: the first printed inf nothing else explains, reported at the end
 
+    # ---- debug lines ---------------------------------------------------------------------------------
     def on_layer(self, group):
+        previous = self._observe(("blobs", group.net), group.iteration)
         if self.reported:
             return []
         bad = [s for s in group.stats if is_nonfinite(s)]
         if not bad:
             return []
         self.reported = True
+        span = _range(previous, group.iteration) if previous != group.iteration else None
         info = self.context.layer(group.net, group.layer)
         params = [s for s in bad if s.kind == "param"]
         if group.phase == FORWARD and params:
@@ -52,15 +94,21 @@ class Nonfinite(Rule):
         where = f"layer {group.layer}" + (f" ({info.type})" if info else "")
         inputs = "its inputs and parameters were finite" if group.phase == FORWARD \
             else "the diffs of its tops were finite"
+        seen = f" ({_when(group.iteration, span)})" if span and span[0] is not None else ""
         message = (f"{_describe(stat)} of {where} became non-finite ({stat.mean_abs}) in {group.phase} at "
-                   f"iteration {group.iteration} while {inputs}: {explanation}.{self._log_caveat(stat)}")
-        return [self._finding(group, stat, message, cause, suggestions)]
+                   f"iteration {group.iteration}{seen} while {inputs}: {explanation}.{self._log_caveat(stat)}")
+        return [self._finding(group, stat, message, cause, suggestions, iteration_range=span)]
 
-    def _finding(self, group, stat, message, cause, suggestions, phase=None, **evidence):
+    def _observe(self, key, iteration: int):
+        previous = self.seen.get(key)
+        self.seen[key] = iteration
+        return previous
+
+    def _finding(self, group, stat, message, cause, suggestions, phase=None, iteration_range=None, **evidence):
         return self.finding(
             kind="nonfinite", iteration=group.iteration, phase=phase or group.phase, layer=group.layer,
             blob=stat.blob, value=stat.mean_abs, message=message, net=group.net,
-            suggestions=tuple(suggestions),
+            suggestions=tuple(suggestions), iteration_range=iteration_range,
             evidence=dict(cause=cause, pass_index=group.pass_index, nonfinite=stat.nonfinite,
                           count=stat.count, source=self.context.source, **evidence))
 
@@ -79,6 +127,10 @@ class Nonfinite(Rule):
     def _forward_cause(self, group, info):
         solver = self.context.solver
         if info is None:
+            if group.iteration == 0 and self.context.source == LOG:
+                return "nonfinite_at_start", ("the net definition is unknown; at iteration 0 no update has happened "
+                                              "yet, so the input or the initial weights hold it, not the step size"), \
+                    suggest.at_start(solver)
             return "unknown", "the net definition is unknown, so its cause cannot be told", \
                 [suggest.lower_lr(solver), suggest.clip_gradients(solver)]
         if structure.is_data_layer(info):
@@ -110,8 +162,18 @@ class Nonfinite(Rule):
         if info is not None and structure.is_loss_layer(info):
             return "loss_layer", "the loss layer's gradient overflowed", \
                 self._loss_weight_fixes(group.net) + [suggest.normalise_targets(info), suggest.lower_lr(solver)]
+        if info is None and self._first_backward(group):
+            # Backward starts at the loss: the first layer of a backward pass is the loss layer.
+            return "loss_layer", ("it is the first layer of the backward pass, so the loss layer: its gradient "
+                                  "overflowed (the net definition is unknown)"), \
+                [suggest.normalise_targets(None, group.layer), suggest.lower_lr(solver)]
         return "exploding", "gradients grew until they overflowed", \
             self._loss_weight_fixes(group.net) + [suggest.lower_lr(solver), suggest.clip_gradients(solver)]
+
+    def _first_backward(self, group) -> bool:
+        view = self.context.view(group.net)
+        groups = view.groups if view is not None else []
+        return not any(g.phase == group.phase and g.layer != group.layer for g in groups)
 
     def _corrupted_param(self, group, stat, info):
         where = f"layer {group.layer}" + (f" ({info.type})" if info else "")
@@ -127,3 +189,169 @@ class Nonfinite(Rule):
         return self._finding(group, stat, message, "corrupted_weights",
                              [suggest.lower_lr(solver), suggest.clip_gradients(solver)],
                              phase="update", updated_at=group.iteration - 1)
+
+    # ---- what Caffe prints without debug_info ----------------------------------------------------------
+    def on_iteration(self, end):
+        previous = self._observe(("outputs", TRAIN), end.iteration)
+        if self.reported:
+            return []
+        span = _range(previous, end.iteration)
+        bad = {name: value for name, value in end.outputs.items() if not _finite(value)}
+        if bad:
+            return self._report(self._outputs(TRAIN, end.iteration, end.outputs, end.loss_weights, bad, span))
+        for value in (end.smoothed_loss, end.loss):
+            if value is not None and not math.isfinite(value):
+                return self._report(self._display(end.iteration, value, end.outputs, span))
+        if end.lr is not None and not math.isfinite(end.lr):
+            return self._report(self._lr(end.iteration, end.lr, span))
+        return []
+
+    def on_test(self, result):
+        previous = self._observe(("outputs", result.net), result.iteration)
+        bad = {name: value for name, value in result.outputs.items() if not _finite(value)}
+        if self.reported or not bad:
+            return []
+        span = _range(previous, result.iteration)
+        return self._report(self._outputs(result.net, result.iteration, result.outputs, result.loss_weights, bad,
+                                          span))
+
+    def on_norms(self, norms):
+        values = {"L1 norm (data)": norms.l1_data, "L1 norm (diff)": norms.l1_diff,
+                  "L2 norm (data)": norms.l2_data, "L2 norm (diff)": norms.l2_diff}
+        bad = {name: v for name, v in values.items() if not math.isfinite(v)}
+        if self.reported or not bad:
+            return []
+        blob, value = next(((n, v) for n, v in bad.items() if math.isnan(v)), next(iter(bad.items())))
+        if not math.isnan(value):   # inf: the float sum may have overflowed (exploding says so); last resort
+            if self.overflow is None and self.context.source == LOG:
+                self.overflow = (norms, blob, value)
+            return []
+        message = (f"Caffe's `All net params` {blob} is {value} at iteration {norms.iteration}: some parameter "
+                   f"{'gradient' if 'diff' in blob else 'value'} is NaN although no per-layer line showed it.")
+        return self._report(self._line_finding(norms.iteration, "backward", ALL_PARAMS, blob, value, message,
+                                               "exploding", norms.net))
+
+    def on_event(self, event):
+        if self.reported:
+            return []
+        if event.kind == "update":
+            return self._report(self._update(event))
+        if event.kind == "final_loss" and not _finite(float(event.text)):
+            return self._report(self._display(event.iteration, float(event.text), {}, None))
+        if event.kind == "nonfinite_text":
+            message = (f"Caffe's log prints a non-finite number at iteration {event.iteration}: `{event.text}`.")
+            return self._report(self._line_finding(event.iteration or 0, FORWARD, LOG_LINE, "", "nan", message,
+                                                   "unknown", TRAIN))
+        return []
+
+    def finish(self):
+        if self.reported or self.overflow is None:
+            return []
+        norms, blob, value = self.overflow
+        message = (f"The only non-finite number in this log is Caffe's `All net params` {blob} = {value} at "
+                   f"iteration {norms.iteration}: the float sum behind it overflowed while every per-layer value "
+                   f"was finite. The gradients (or weights) are exploding; the iterations after it would turn "
+                   f"NaN.")
+        return self._report(self._line_finding(norms.iteration, "backward", ALL_PARAMS, blob, value, message,
+                                               "overflow", norms.net))
+
+    def _report(self, finding) -> list:
+        if finding is None:
+            return []
+        self.reported = True
+        return [finding]
+
+    def _line_finding(self, iteration, phase, layer, blob, value, message, cause, net, suggestions=None,
+                      output=None, span=None, **evidence):
+        solver = self.context.solver
+        return self.finding(
+            kind="nonfinite", iteration=iteration, phase=phase, layer=layer, blob=blob, value=value,
+            message=message, net=net, output=output, iteration_range=span,
+            suggestions=tuple(suggestions or [suggest.lower_lr(solver), suggest.clip_gradients(solver)]),
+            evidence=dict(cause=cause, source=self.context.source, **evidence))
+
+    def _outputs(self, net_name, iteration, outputs, printed, bad, span):
+        """The head that went non-finite: a loss output before any other, the others named if finite."""
+        net = self.context.net(net_name)
+        loss_names = {out.name for out in losses.loss_outputs(net, outputs, printed)} | {
+            name for name, weight in printed.items() if weight != 0}
+        names = [n for n in bad if n in loss_names] + [n for n in bad if n not in loss_names]
+        head = names[0]
+        finite = {n: v for n, v in outputs.items() if n not in bad}
+        producer = net.producers(head)[-1] if net is not None and net.producers(head) else None
+        kind = "loss" if head in loss_names else "output"
+        where = f"{kind} {head}" + (f" (layer {producer.name}, {producer.type})" if producer else "")
+        if finite:
+            others = "; the other outputs stayed finite: " + ", ".join(f"{n} = {_shown(v)}" for n, v in finite.items())
+        elif len(bad) > 1:
+            others = (f"; so is every other output ({', '.join(names[1:])}): the log does not tell which went "
+                      f"first")
+        else:
+            others = ""
+        cause, why, suggestions = self._output_cause(iteration, head, kind, producer, finite, loss_names, net_name)
+        message = (f"{where[0].upper()}{where[1:]} of the {net_name} net is {_shown(bad[head])} "
+                   f"{_when(iteration, span)}{others}. {why}")
+        return self._line_finding(iteration, FORWARD, producer.name if producer else OUTPUTS, head, bad[head],
+                                  message, cause, net_name, suggestions, output=head, span=span,
+                                  nonfinite_outputs=names, finite_outputs=list(finite))
+
+    def _output_cause(self, iteration, head, kind, producer, finite, loss_names, net_name):
+        solver = self.context.solver
+        if iteration == 0:
+            return "nonfinite_at_start", ("At iteration 0 no update has happened yet: the input data (NaN/Inf, "
+                                          "or labels outside the loss's range) or the initial weights produce "
+                                          "it, not the step size."), suggest.at_start(solver, producer)
+        if kind == "output":
+            return "hidden_nan_output", (f"{head} is not a loss (no loss weight), so Caffe's loss does not show "
+                                         f"it: a monitoring output such as an accuracy over no valid label "
+                                         f"(0/0)."), [f"fix the layer that computes output {head} (for an "
+                                                      f"accuracy: its ignore_label and the labels of the batch), "
+                                                      f"or drop it if it is not needed"]
+        if any(n in loss_names for n in finite):
+            fixes = [suggest.normalise_targets(producer, head)]
+            if producer is not None and structure.loss_weight(producer) > 1:
+                fixes.insert(0, suggest.lower_loss_weight(producer, structure.loss_weight(producer), solver,
+                                                          net_name))
+            return "loss_head", (f"This head alone diverged: its targets or its loss_weight are out of scale with "
+                                 f"the rest of the net."), fixes + [suggest.lower_lr(solver)]
+        return "exploding", ("The training diverged: the step size is too large for these gradients (or one "
+                             "bad batch overflowed the loss)."), \
+            [suggest.lower_lr(solver), suggest.clip_gradients(solver)]
+
+    def _display(self, iteration, value, outputs, span):
+        finite = outputs and all(_finite(v) for v in outputs.values())
+        if finite:
+            why = ("Every `Train net output` of that iteration is finite: Caffe's displayed loss is a running mean "
+                   "over `average_loss` iterations, and one of them had a non-finite loss (it stays non-finite from "
+                   "then on)")
+            cause = "intermittent_nan"
+            suggestions = ["find the batch of the non-finite iteration (NaN or Inf in the data, a division by zero "
+                           "in a loss) and fix it there: one bad batch is enough to poison the displayed loss",
+                           suggest.clip_gradients(self.context.solver)]
+        elif iteration == 0:
+            why, cause, suggestions = ("At iteration 0 no update has happened yet: the input data or the initial "
+                                       "weights produce it, not the step size"), "nonfinite_at_start", \
+                suggest.at_start(self.context.solver)
+        else:
+            why, cause, suggestions = "The training diverged", "exploding", None
+        message = f"Caffe's displayed loss is {value} {_when(iteration, span)}. {why}."
+        return self._line_finding(iteration, FORWARD, DISPLAY, "loss", value, message, cause, TRAIN, suggestions,
+                                  output="loss", span=span)
+
+    def _lr(self, iteration, lr, span):
+        message = f"The learning rate Caffe printed is {lr} {_when(iteration, span)}: the schedule is broken."
+        return self._line_finding(iteration, "update", SOLVER, "lr", lr, message, "lr_out_of_range", TRAIN,
+                                  [suggest.check_schedule(self.context.solver)], span=span)
+
+    def _update(self, event):
+        update = Update.of(event)
+        if update.data is not None and not math.isfinite(update.data):
+            value, what, cause = update.data, "its weights are already non-finite", "corrupted_weights"
+        elif not math.isfinite(update.diff):
+            value, what, cause = update.diff, "the step about to be applied is non-finite", "exploding"
+        else:
+            return None
+        message = (f"Caffe's `[Update]` line for {update.blob} of layer {update.layer} at iteration "
+                   f"{event.iteration}: {what} ({value}).")
+        return self._line_finding(event.iteration or 0, "update", update.layer, update.blob, value, message, cause,
+                                  TRAIN)

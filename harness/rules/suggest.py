@@ -57,9 +57,25 @@ def fix_domain(layer: LayerInfo, domain: str) -> str:
             f"finite): shift or clamp them before it, or fix the data that feeds it")
 
 
-def normalise_targets(layer: LayerInfo) -> str:
-    return (f"scale the inputs or targets of loss layer {layer.name} ({layer.type}) to a small range "
-            f"(e.g. mean 0, std 1), or lower its `loss_weight`")
+def normalise_targets(layer: Optional[LayerInfo], output: str = "") -> str:
+    what = f"loss layer {layer.name} ({layer.type})" if layer is not None else f"the loss that computes {output}"
+    return f"scale the inputs or targets of {what} to a small range (e.g. mean 0, std 1), or lower its `loss_weight`"
+
+
+def at_start(solver: Optional[SolverInfo], layer: Optional[LayerInfo] = None) -> list:
+    """Non-finite before any update: the data or the initial weights, whatever the learning rate."""
+    fixes = ["check the input data for NaN/Inf and its scale (e.g. `transform_param { scale: 0.00390625 }` for "
+             "8-bit images), and that every label lies in 0..K-1 for K outputs of the classifier"]
+    if layer is not None:
+        fixes.append(normalise_targets(layer))
+    return fixes + ["give the layers a scaled initialisation (`weight_filler { type: \"msra\" }` or \"xavier\") "
+                    f"instead of a fixed-std gaussian; a lower `base_lr` in {solver_file(solver)} will not help: "
+                    "iteration 0 runs before any update"]
+
+
+def check_schedule(solver: Optional[SolverInfo]) -> str:
+    return (f"check `base_lr`, `lr_policy` and its `gamma` / `power` / `stepsize` in {solver_file(solver)}: "
+            f"a step schedule multiplies by gamma at every step (0.1 lowers, 10 raises)")
 
 
 def add_batchnorm(layer: LayerInfo) -> str:
