@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ NO_NET_ECHO = ("the log holds no echo of the net definition, so lr_mult, loss we
 # Below this share of its non-blank lines recognised as Caffe's, a log is said to be mostly something else.
 _MOSTLY_UNDERSTOOD = 0.5
 _QUOTED = 60     # characters of a line a message quotes
+_LAYER_START = re.compile(r"^layer \{", re.M)   # Caffe echoes each layer from column 0
 
 
 def add_arguments(parser) -> None:
@@ -38,16 +40,33 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
 
 
+def _merge(text: str, message):
+    # Forks add fields (SSD's multibox_loss_param, NVCaffe's solver settings): skipped, the rest is read.
+    return text_format.Merge(text, message, allow_unknown_field=True)
+
+
 def _net_from_echo(text: str):
+    """The echoed net; when an excerpt cut the echo apart, the layers that are whole (None: not one is)."""
     try:
-        return netinfo.from_net_parameter(text_format.Merge(text, caffe_pb2().NetParameter()))
+        return netinfo.from_net_parameter(_merge(text, caffe_pb2().NetParameter()))
     except text_format.ParseError:
-        return None
+        pass
+    net = caffe_pb2().NetParameter()
+    starts = [m.start() for m in _LAYER_START.finditer(text)]
+    for start, end in zip(starts, starts[1:] + [len(text)]):
+        chunk = text[start:end]
+        if chunk.count("{") != chunk.count("}"):
+            continue   # a layer the cut went through
+        try:
+            _merge(chunk, net)
+        except text_format.ParseError:
+            continue
+    return netinfo.from_net_parameter(net) if net.layer else None
 
 
 def _solver_from_echo(text: str):
     try:
-        return solver_loader.info_from_param(text_format.Merge(text, caffe_pb2().SolverParameter()))
+        return solver_loader.info_from_param(_merge(text, caffe_pb2().SolverParameter()))
     except text_format.ParseError:
         return None
 
@@ -250,8 +269,8 @@ def _limits(nets: dict, seen: _Seen, understood: dict, anomaly) -> list:
         limits.append(f"debug lines cover {len(seen.debug_iterations)} of the {seen.displayed} iterations the log "
                       "displays: a problem may have started in an iteration the log does not show")
     span = anomaly.iteration_range if anomaly is not None else None
-    if span is not None and span[0] is not None:
-        limits.append(f"the log shows every {span[1] - span[0]}th iteration only: the problem started after "
-                      f"iteration {span[0]} and by {span[1]}; to pin it, set `display: 1` and resume from a "
-                      f"snapshot before iteration {span[0] + 1}")
+    if span is not None:
+        limits.append(f"the log shows no iteration between {span[0] - 1} and {span[1]} (display > 1): the problem "
+                      f"started in one of iterations {span[0]}-{span[1]}; to pin it, set `display: 1` and resume "
+                      f"from a snapshot taken before iteration {span[0]}")
     return limits

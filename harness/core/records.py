@@ -76,6 +76,7 @@ class IterationEnd:
     # name -> loss_weight of the outputs a log prints as losses ("(* w = x loss)"): which outputs are
     # losses when the net definition is unknown. Empty live (the net is known there).
     loss_weights: dict = field(default_factory=dict)
+    display: Optional[int] = None     # a log's display interval, when it says (solver echo, display line)
     record: str = field(default="iteration", init=False)
 
 

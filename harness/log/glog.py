@@ -78,7 +78,7 @@ _MESSAGES = (
     ("norms", "[Backward]", r"\[Backward\] All net params \(data, diff\): L1 norm = \((?P<l1_data>[^,]+), "
                             r"(?P<l1_diff>[^)]+)\); L2 norm = \((?P<l2_data>[^,]+), (?P<l2_diff>[^)]+)\)"),
     # X is Caffe's uninitialised throughput at iteration 0: anything at all.
-    ("display", "Iteration", r"Iteration (?P<iteration>\d+) \(.*\), loss = (?P<loss>\S+)$"),
+    ("display", "Iteration", r"Iteration (?P<iteration>\d+) \((?P<rate>.*)\), loss = (?P<loss>\S+)$"),
     # After max_iter (and the display line of Caffe before 2016).
     ("final_loss", "Iteration", r"Iteration (?P<iteration>\d+), loss = (?P<loss>\S+)$"),
     # NVCaffe goes on: "lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1".
@@ -112,6 +112,7 @@ _ANYWHERE = _BY_WORD.pop(None)
 _BY_WORD = {word: tuple(patterns + _ANYWHERE) for word, patterns in _BY_WORD.items()}  # what to try, in order
 _ANYWHERE = tuple(_ANYWHERE)
 _ALL = re.compile(r"(?P<text>.*)$", re.S)
+_DISPLAY_EVERY = re.compile(r"s/(\d+) iters?$")   # "(0.5 iter/s, 39.7s/20 iters)": the solver's display
 _SNAPSHOT_ITERATION = re.compile(r"_iter_(\d+)\.\w+$")  # Caffe names snapshots <prefix>_iter_<N>.<ext>
 
 # Every kind classify() yields: the message kinds above ("blob" is a debug line), "fatal" (any F-level
@@ -323,6 +324,7 @@ class LogFolder:
         if self._echo is not None:
             self._finish_echo()
         self._close_iteration()
+        self._flush_early_lr()
         self._close_test()
         if self._pending:
             self._flush_train(self._guess())
@@ -488,6 +490,9 @@ class LogFolder:
     # ---- iterations ----------------------------------------------------------------------------------
     def _on_display(self, m: re.Match, prefix) -> None:
         self._modern = True
+        every = _DISPLAY_EVERY.search(m["rate"])
+        if every is not None and self._display is None and int(every[1]) > 0:
+            self._display = int(every[1])
         self._iteration_line(m, prefix)
 
     def _on_final_loss(self, m: re.Match, prefix) -> None:
@@ -519,16 +524,18 @@ class LogFolder:
         except ValueError:
             self.unknown_lines += 1
             smoothed = None
-        self._open = _OpenIteration(iteration, smoothed, self._seconds(prefix), passes)
         if self._early_lr is not None and self._early_lr[0] == iteration:
-            self._open.lr = self._early_lr[1]
-        self._early_lr = None
+            lr, self._early_lr = self._early_lr[1], None
+        else:
+            lr = None
+            self._flush_early_lr()
+        self._open = _OpenIteration(iteration, smoothed, self._seconds(prefix), passes)
+        self._open.lr = lr
 
     def _on_train_output(self, m: re.Match, prefix) -> None:
         it = self._open
-        if it is None:
-            self.unknown_lines += 1
-            return
+        if it is None:   # an excerpt that starts below its display line: the lr line may still name it
+            it = self._open = _OpenIteration(None, None, None, 0)
         try:
             value = _number(m["value"])
             if m["weighted"] is not None:
@@ -546,24 +553,35 @@ class LogFolder:
         except ValueError:
             self.unknown_lines += 1
             lr = None
-        if it is not None and it.iteration == iteration:
-            it.lr = lr
+        if it is not None and it.iteration in (iteration, None):
+            it.iteration, it.lr = iteration, lr
         else:   # Caffe before 2015 printed `Iteration N, lr = X` before `Iteration N, loss = L`
+            self._flush_early_lr()
             self._early_lr = (iteration, lr)
         self._close_iteration()
+
+    def _flush_early_lr(self) -> None:
+        """An lr line no display line claimed (an excerpt cut it off): still a displayed iteration."""
+        if self._early_lr is not None:
+            iteration, lr = self._early_lr
+            self._early_lr = None
+            self._out.append(IterationEnd(iteration=iteration, lr=lr, display=self._display))
 
     def _close_iteration(self) -> None:
         it = self._open
         if it is None:
             return
         self._open = None
+        if it.iteration is None:   # outputs no line named the iteration of
+            self.unknown_lines += len(it.outputs)
+            return
         # Train net output shows the last forward/backward block only: it is the iteration's loss when
         # there was one block.
         single = it.passes <= 1 and self._iter_size == 1
         loss = sum(it.loss_terms) if it.loss_terms and single else None
         self._out.append(IterationEnd(iteration=it.iteration, loss=loss, smoothed_loss=it.smoothed_loss,
                                       outputs=it.outputs, lr=it.lr, seconds=it.seconds,
-                                      loss_weights=it.loss_weights))
+                                      loss_weights=it.loss_weights, display=self._display))
 
     # ---- test nets -----------------------------------------------------------------------------------
     def _on_testing(self, m: re.Match, prefix) -> None:

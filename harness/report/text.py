@@ -168,9 +168,7 @@ def _span(finding: dict) -> str:
     span = finding.get("iteration_range")
     if not span:
         return ""
-    if span[0] is None:
-        return " or earlier (the first iteration the log shows)"
-    return f" (began after iteration {span[0]}, the one the log shows before)"
+    return f" (began in iterations {span[0]}-{span[1]}: the log shows no iteration between)"
 
 
 def _headline(verdict: dict) -> str:

@@ -24,8 +24,8 @@ class Finding:
     thresholds: dict = field(default_factory=dict)   # the thresholds that were in force
     rule: str = ""
     output: Optional[str] = None   # the net output (a loss head, accuracy) the finding is about, if any
-    # (a, b): the condition began after iteration a and by iteration b, when the log shows only some
-    # iterations (display > 1); a None: the log shows no iteration before b.
+    # (a, b): the condition began in one of iterations a..b, when the log shows only some iterations
+    # (display > 1) and showed it absent at iteration a - 1.
     iteration_range: Optional[tuple] = None
 
     def as_verdict_entry(self) -> dict:

@@ -45,24 +45,23 @@ def _finite(value) -> bool:
 
 
 def _shown(value) -> str:
-    return str(value[0] if isinstance(value, list) else value)
+    return f"{value[0] if isinstance(value, list) else value:g}"
 
 
 def _range(previous, iteration: int):
-    """(previous, iteration) when the log leaves iterations out before this one (None: exactly this one)."""
-    if previous is None:
-        return (None, iteration) if iteration > 0 else None
-    return (previous, iteration) if iteration - previous > 1 else None
+    """(first, last): the iterations the condition may have begun in, when the log leaves some out between
+    the one shown before and this one (None: exactly this one, or the log shows none before it)."""
+    return (previous + 1, iteration) if previous is not None and iteration - previous > 1 else None
 
 
-def _when(iteration: int, span) -> str:
-    if span is None:
-        return f"at iteration {iteration}"
-    if span[0] is None:
+def _when(iteration: int, previous) -> str:
+    if previous is None and iteration > 0:
         return (f"at iteration {iteration}, the first this log shows: it may have gone non-finite at any "
                 f"earlier iteration")
-    return (f"at iteration {iteration}; it was finite at iteration {span[0]}, the one shown before, so it went "
-            f"non-finite in an iteration after {span[0]} and up to {iteration}")
+    if _range(previous, iteration) is None:
+        return f"at iteration {iteration}"
+    return (f"at iteration {iteration}; the display before it is iteration {previous}, so it went non-finite in "
+            f"one of iterations {previous + 1}-{iteration}")
 
 
 class Nonfinite(Rule):
@@ -94,7 +93,7 @@ class Nonfinite(Rule):
         where = f"layer {group.layer}" + (f" ({info.type})" if info else "")
         inputs = "its inputs and parameters were finite" if group.phase == FORWARD \
             else "the diffs of its tops were finite"
-        seen = f" ({_when(group.iteration, span)})" if span and span[0] is not None else ""
+        seen = f" ({_when(group.iteration, previous)})" if span else ""
         message = (f"{_describe(stat)} of {where} became non-finite ({stat.mean_abs}) in {group.phase} at "
                    f"iteration {group.iteration}{seen} while {inputs}: {explanation}.{self._log_caveat(stat)}")
         return [self._finding(group, stat, message, cause, suggestions, iteration_range=span)]
@@ -193,17 +192,18 @@ class Nonfinite(Rule):
     # ---- what Caffe prints without debug_info ----------------------------------------------------------
     def on_iteration(self, end):
         previous = self._observe(("outputs", TRAIN), end.iteration)
+        if previous is None and end.display and end.iteration >= end.display:
+            previous = end.iteration - end.display   # the log starts later, but says how often it displays
         if self.reported:
             return []
-        span = _range(previous, end.iteration)
         bad = {name: value for name, value in end.outputs.items() if not _finite(value)}
         if bad:
-            return self._report(self._outputs(TRAIN, end.iteration, end.outputs, end.loss_weights, bad, span))
+            return self._report(self._outputs(TRAIN, end.iteration, end.outputs, end.loss_weights, bad, previous))
         for value in (end.smoothed_loss, end.loss):
             if value is not None and not math.isfinite(value):
-                return self._report(self._display(end.iteration, value, end.outputs, span))
+                return self._report(self._display(end.iteration, value, end.outputs, previous))
         if end.lr is not None and not math.isfinite(end.lr):
-            return self._report(self._lr(end.iteration, end.lr, span))
+            return self._report(self._lr(end.iteration, end.lr, previous))
         return []
 
     def on_test(self, result):
@@ -211,9 +211,8 @@ class Nonfinite(Rule):
         bad = {name: value for name, value in result.outputs.items() if not _finite(value)}
         if self.reported or not bad:
             return []
-        span = _range(previous, result.iteration)
         return self._report(self._outputs(result.net, result.iteration, result.outputs, result.loss_weights, bad,
-                                          span))
+                                          previous))
 
     def on_norms(self, norms):
         values = {"L1 norm (data)": norms.l1_data, "L1 norm (diff)": norms.l1_diff,
@@ -237,7 +236,7 @@ class Nonfinite(Rule):
         if event.kind == "update":
             return self._report(self._update(event))
         if event.kind == "final_loss" and not _finite(float(event.text)):
-            return self._report(self._display(event.iteration, float(event.text), {}, None))
+            return self._report(self._display(event.iteration, float(event.text), {}, event.iteration))
         if event.kind == "nonfinite_text":
             message = (f"Caffe's log prints a non-finite number at iteration {event.iteration}: `{event.text}`.")
             return self._report(self._line_finding(event.iteration or 0, FORWARD, LOG_LINE, "", "nan", message,
@@ -270,7 +269,7 @@ class Nonfinite(Rule):
             suggestions=tuple(suggestions or [suggest.lower_lr(solver), suggest.clip_gradients(solver)]),
             evidence=dict(cause=cause, source=self.context.source, **evidence))
 
-    def _outputs(self, net_name, iteration, outputs, printed, bad, span):
+    def _outputs(self, net_name, iteration, outputs, printed, bad, previous):
         """The head that went non-finite: a loss output before any other, the others named if finite."""
         net = self.context.net(net_name)
         loss_names = {out.name for out in losses.loss_outputs(net, outputs, printed)} | {
@@ -290,9 +289,9 @@ class Nonfinite(Rule):
             others = ""
         cause, why, suggestions = self._output_cause(iteration, head, kind, producer, finite, loss_names, net_name)
         message = (f"{where[0].upper()}{where[1:]} of the {net_name} net is {_shown(bad[head])} "
-                   f"{_when(iteration, span)}{others}. {why}")
+                   f"{_when(iteration, previous)}{others}. {why}")
         return self._line_finding(iteration, FORWARD, producer.name if producer else OUTPUTS, head, bad[head],
-                                  message, cause, net_name, suggestions, output=head, span=span,
+                                  message, cause, net_name, suggestions, output=head, span=_range(previous, iteration),
                                   nonfinite_outputs=names, finite_outputs=list(finite))
 
     def _output_cause(self, iteration, head, kind, producer, finite, loss_names, net_name):
@@ -318,7 +317,7 @@ class Nonfinite(Rule):
                              "bad batch overflowed the loss)."), \
             [suggest.lower_lr(solver), suggest.clip_gradients(solver)]
 
-    def _display(self, iteration, value, outputs, span):
+    def _display(self, iteration, value, outputs, previous):
         finite = outputs and all(_finite(v) for v in outputs.values())
         if finite:
             why = ("Every `Train net output` of that iteration is finite: Caffe's displayed loss is a running mean "
@@ -334,14 +333,14 @@ class Nonfinite(Rule):
                 suggest.at_start(self.context.solver)
         else:
             why, cause, suggestions = "The training diverged", "exploding", None
-        message = f"Caffe's displayed loss is {value} {_when(iteration, span)}. {why}."
+        message = f"Caffe's displayed loss is {value} {_when(iteration, previous)}. {why}."
         return self._line_finding(iteration, FORWARD, DISPLAY, "loss", value, message, cause, TRAIN, suggestions,
-                                  output="loss", span=span)
+                                  output="loss", span=_range(previous, iteration))
 
-    def _lr(self, iteration, lr, span):
-        message = f"The learning rate Caffe printed is {lr} {_when(iteration, span)}: the schedule is broken."
+    def _lr(self, iteration, lr, previous):
+        message = f"The learning rate Caffe printed is {lr} {_when(iteration, previous)}: the schedule is broken."
         return self._line_finding(iteration, "update", SOLVER, "lr", lr, message, "lr_out_of_range", TRAIN,
-                                  [suggest.check_schedule(self.context.solver)], span=span)
+                                  [suggest.check_schedule(self.context.solver)], span=_range(previous, iteration))
 
     def _update(self, event):
         update = Update.of(event)

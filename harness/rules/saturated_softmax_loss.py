@@ -2,15 +2,24 @@
 
 Caffe's SoftmaxWithLoss computes -log(max(p, FLT_MIN)) for the true class's probability p; the mean over
 the batch equals that clamp only when every sample's p underflowed below 1.2e-38: the scores are so large
-and so wrong that the softmax puts no mass at all on the right class. Read from the train net's outputs
-(IterationEnd, live every iteration; from a log at display iterations), `patience_iters` observations in
-a row.
+and so wrong that the softmax puts no mass at all on the right class (on the GPU a NaN probability is
+clamped the same way, so NaN scores read 87.3365 too). Read from the train net's outputs (IterationEnd,
+live every iteration; from a log at display iterations) and from a log's test outputs, `patience_iters`
+observations in a row, or fewer when a log ends pinned. Without the net definition, any output the log
+prints as a loss counts: nothing else is pinned at exactly that value.
 """
 from __future__ import annotations
 
 from ..core.records import FORWARD, TRAIN
 from . import losses, suggest
-from .base import Rule
+from .base import LOG, Rule
+
+
+class _Streak:
+    """One output's observations pinned at the clamp, and the observation before them."""
+
+    def __init__(self, out, since: int, before):
+        self.out, self.since, self.before, self.count, self.last = out, since, before, 0, since
 
 
 class SaturatedSoftmaxLoss(Rule):
@@ -18,39 +27,61 @@ class SaturatedSoftmaxLoss(Rule):
 
     def __init__(self, settings, context):
         super().__init__(settings, context)
-        self.since: dict = {}      # output name -> first iteration of the current pinned streak
-        self.streak: dict = {}     # output name -> observations in it
+        self.streaks: dict = {}    # (net, output name) -> _Streak
+        self.seen: dict = {}       # (net, output name) -> the last iteration observed
 
-    def _pinned(self, value: float) -> bool:
+    def _pinned(self, out) -> bool:
         target = self.settings.saturated_loss
-        return abs(value - target) <= self.settings.max_rel_error * target
+        softmax = out.layer is None or out.layer.type == "SoftmaxWithLoss"
+        return softmax and abs(out.value - target) <= self.settings.max_rel_error * target
 
     def on_iteration(self, end):
+        return self._observe(TRAIN, end.iteration, end.outputs, end.loss_weights)
+
+    def on_test(self, result):
+        return self._observe(result.net, result.iteration, result.outputs, result.loss_weights) \
+            if self.context.source == LOG else []
+
+    def _observe(self, net_name, iteration, outputs, printed) -> list:
         found = []
-        for out in losses.loss_outputs(self.context.net(TRAIN), end.outputs):
-            if out.layer.type != "SoftmaxWithLoss" or not self._pinned(out.value):
-                self.streak.pop(out.name, None)
+        for out in losses.loss_outputs(self.context.net(net_name), outputs, printed):
+            key = (net_name, out.name)
+            before, self.seen[key] = self.seen.get(key), iteration
+            if not self._pinned(out):
+                self.streaks.pop(key, None)
                 continue
-            if out.name not in self.streak:
-                self.since[out.name] = end.iteration
-            self.streak[out.name] = self.streak.get(out.name, 0) + 1
-            if self.streak[out.name] >= self.settings.patience_iters:
-                found.append(self._finding(out, self.since[out.name], end.iteration))
+            streak = self.streaks.setdefault(key, _Streak(out, iteration, before))
+            streak.count, streak.last = streak.count + 1, iteration
+            if streak.count == self.settings.patience_iters:
+                found.append(self._finding(net_name, streak))
         return found
 
-    def _finding(self, out, since: int, confirmed: int):
-        scores = f" ({out.layer.bottoms[0]})" if out.layer.bottoms else ""
-        message = (f"Loss {out.name} of layer {out.layer.name} (SoftmaxWithLoss) is pinned at {out.value:g} = "
-                   f"-log(FLT_MIN) since iteration {since}: for every sample of the batch the probability of "
-                   f"the true class underflowed below 1.2e-38, so Caffe clamps it. The scores{scores} are huge "
-                   f"and wrong: the net diverged, or its initial weights or inputs are far too large.")
+    def finish(self):
+        # A log that ends pinned: it never came back, however few displays the excerpt holds.
+        if self.context.source != LOG:
+            return []
+        return [self._finding(net, streak) for (net, _), streak in self.streaks.items()
+                if streak.count < self.settings.patience_iters]
+
+    def _finding(self, net_name, streak):
+        out = streak.out
+        scores = f" ({out.layer.bottoms[0]})" if out.layer is not None and out.layer.bottoms else ""
+        message = (f"Loss {out.where} of the {net_name} net is pinned at {out.value:g} = -log(FLT_MIN) since "
+                   f"iteration {streak.since}: for every sample of the batch the probability of the true class "
+                   f"underflowed below 1.2e-38 (or was NaN: on the GPU Caffe clamps a NaN the same way), so Caffe "
+                   f"clamps it. The scores{scores} are huge and wrong: the net diverged, or its initial weights or "
+                   f"inputs are far too large. An accuracy output of 1 beside it is no sign of health (NaN scores "
+                   f"count as correct).")
+        span = (streak.before + 1, streak.since) \
+            if streak.before is not None and streak.since - streak.before > 1 else None
         solver = self.context.solver
         return self.finding(
-            kind="saturated_softmax_loss", iteration=since, phase=FORWARD, layer=out.layer.name, blob=out.name,
-            value=out.value, message=message,
+            kind="saturated_softmax_loss", iteration=streak.since, phase=FORWARD,
+            layer=out.layer.name if out.layer else "(outputs)", blob=out.name, value=out.value, message=message,
+            net=net_name, output=out.name, iteration_range=span,
             suggestions=(suggest.lower_lr(solver),
+                         suggest.clip_gradients(solver),
                          "scale the inputs to a small range (e.g. mean 0, std 1) and use a scaled weight filler "
-                         "(`msra` / `xavier`) for the layers that produce the scores",
-                         suggest.clip_gradients(solver)),
-            evidence=dict(cause="saturated_softmax", confirmed_at=confirmed,
-                          source=self.context.source))
+                         "(`msra` / `xavier`) for the layers that produce the scores; restart from a snapshot "
+                         "taken before it saturated"),
+            evidence=dict(cause="saturated_softmax", confirmed_at=streak.last, source=self.context.source))
