@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -15,6 +16,7 @@ from ..core.records import BlobStat, Event, IterationEnd, TestResult, read_recor
 from ..log import glog
 from ..rules import config as harness_config
 from ..rules import verdict
+from ..rules.findings import HALT, WARN
 from ..rules.engine import RuleEngine
 from ..run import solver as solver_loader
 from ..report import page, text
@@ -152,7 +154,7 @@ def run(args) -> int:
 
 def _parse(stream, shown: str, name: str, out: Path, config, csv_tables: bool) -> tuple:
     """Parse the log into out/records.jsonl and out/verdict.json: (verdict, nets, solver, CSV tables or None)."""
-    nets, solver, engine = {}, None, None
+    nets, solver, judge = {}, None, None
     fatal, early_events = None, []
     tables = _Tables(out / name) if csv_tables else None
     folder = glog.LogFolder()
@@ -160,7 +162,7 @@ def _parse(stream, shown: str, name: str, out: Path, config, csv_tables: bool) -
     with open(out / "records.jsonl", "w") as records_file:
         for record in glog.parse_stream(stream, folder):
             if isinstance(record, Event):
-                if record.kind == "net_parameter" and engine is None:
+                if record.kind == "net_parameter" and judge is None:
                     name, body = glog.split_net(record.text)
                     info = _net_from_echo(body)
                     if info is not None and name != "unknown":
@@ -169,31 +171,69 @@ def _parse(stream, shown: str, name: str, out: Path, config, csv_tables: bool) -
                     solver = _solver_from_echo(record.text)
                 elif record.kind == "fatal" and fatal is None:
                     fatal = record.text
-            if engine is None:
+            if judge is None:
                 if isinstance(record, Event):
                     early_events.append(record)   # set-up lines: the rules see them once the nets are known
                 else:
-                    engine = RuleEngine(config, nets, solver, source=LOG)
-                    for event in early_events:
-                        engine.feed(event)
+                    judge = _Judge(config, nets, solver, early_events)
             records_file.write(to_json(record) + "\n")
             seen.add(record)
             if tables is not None:
                 tables.add(record)
-            if engine is not None:
-                engine.feed(record)
+            if judge is not None:
+                judge.feed(record)
     understood = _understood(folder)
     if not understood["caffe_lines"]:
         _discard(out, tables)
         raise HarnessError(_not_a_log(shown, folder))
-    findings = list(engine.findings) + list(engine.finish()) if engine else []
-    halting = [f for f in findings if f.severity == "halt"]
+    findings = judge.finish() if judge else []
+    halting = [f for f in findings if f.severity == HALT]
     status = "error" if fatal else ("halted" if halting else "ok")
     limits = _limits(nets, seen, understood, halting[0] if halting else None)
+    if judge is not None and judge.restarts:
+        limits.append(f"the log starts over {len(judge.restarts)} time(s) (iteration {judge.restarts[-1][1]} after "
+                      f"{judge.restarts[-1][0]}: another run appended, or a line pasted above the log): the verdict "
+                      f"judges the last run; what earlier runs showed is listed among the warnings")
     result = verdict.build(status, seen.iterations, findings, None, fatal, source=LOG, log=shown,
                            limits=limits, unparsed_lines=folder.unknown_lines, log_lines=understood)
     verdict.write(out / "verdict.json", result)
     return result, nets, solver, tables
+
+
+class _Judge:
+    """The rules over a log, started again where the log starts over: its iterations go back (another run
+    appended to the same file, or a line pasted above the log that it repeats). The last run is judged;
+    an earlier run's findings stay as warnings, or as the anomaly when the last run has none."""
+
+    def __init__(self, config, nets: dict, solver, setup: list):
+        self._start = lambda: _engine(config, nets, solver, setup)
+        self.engine = self._start()
+        self.earlier: list = []
+        self.restarts: list = []        # (the last iteration before, the first after)
+        self._last = None
+
+    def feed(self, record) -> None:
+        if isinstance(record, IterationEnd):
+            if self._last is not None and record.iteration < self._last:
+                self.earlier += self.engine.findings
+                self.restarts.append((self._last, record.iteration))
+                self.engine = self._start()
+            self._last = record.iteration
+        self.engine.feed(record)
+
+    def finish(self) -> list:
+        findings = self.engine.findings + self.engine.finish()
+        earlier = self.earlier
+        if any(f.severity == HALT for f in findings):
+            earlier = [replace(f, severity=WARN, message=f"(an earlier run in this log) {f.message}") for f in earlier]
+        return earlier + findings
+
+
+def _engine(config, nets: dict, solver, setup: list) -> RuleEngine:
+    engine = RuleEngine(config, nets, solver, source=LOG)
+    for event in setup:
+        engine.feed(event)
+    return engine
 
 
 class _Seen:

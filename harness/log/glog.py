@@ -41,8 +41,8 @@ _FULL_PREFIX = re.compile(r"(?P<sev>[IWEF])(?P<date>(?>[0-9]{8}|[0-9]{4}))\s"
 _SINK_PREFIX = re.compile(r"(?P<epoch>\d{9,11})[ \t]+(?P<sev>[IWEF])(?:NFO|ARNING|RROR|ATAL):[ \t]+"
                           r"(?P<src>\S+ : line \d+) :[ \t]*")
 # What a paste wraps log lines in: Markdown block quotes and e-mail quoting ("> ", "> > ", ">> "), a list
-# bullet, indentation. Skipped before the prefix; a line of a code fence (``` or ~~~) is markup only.
-_QUOTE = re.compile(r"(?:(?:[ \t]*>)+ ?)?(?:[ \t]*[-*+][ \t]+(?=\S))?")
+# bullet, inline code (`...`). Skipped before the prefix; a line of a code fence (``` or ~~~) is markup only.
+_QUOTE = re.compile(r"(?:(?:[ \t]*>)+ ?)?(?:[ \t]*[-*+][ \t]+(?=\S))?(?:[ \t]*`(?!``))?")
 _FENCE = re.compile(r"(?:[ \t]*>)*[ \t]*(?:```|~~~)")
 
 # The bulk of a debug log, prefix and message in one pattern. Its prefix part is loose because that is
@@ -202,6 +202,9 @@ def _classify_pieces(line: str) -> list:
         if _FENCE.match(line):
             return events
         start = _QUOTE.match(line).end()
+        if line[start - 1:start] == "`":   # a line in Markdown's inline code: `I1007 ... diff: nan`
+            line = line.rstrip().removesuffix("`")
+            end = len(line)
     if "\\" in line:   # Markdown escapes: "(\* 1 = 2.3 loss)", "conv1\_1"
         line = _MARKDOWN_ESCAPE.sub(r"\1", line)
         end = len(line)

@@ -6,6 +6,7 @@ To add a rule: write a module with a `Rule` subclass whose `name` is its section
 from .batchnorm_empty_stats import BatchnormEmptyStats
 from .chance_loss import ChanceLoss
 from .dead import Dead
+from .dead_path import DeadPath
 from .exploding import Exploding
 from .intermittent_nan_display import IntermittentNanDisplay
 from .loss_head import LossHead
@@ -21,5 +22,5 @@ from .weights_not_loaded import WeightsNotLoaded
 # batchnorm_empty_stats before the rules that would see its consequences (overflow); no_learning_signal
 # before no_gradient, which would name one starved parameter instead of the cause (both fire at the same
 # IterationEnd with the default patiences).
-REGISTRY = (Nonfinite, BatchnormEmptyStats, Dead, NoLearningSignal, NoGradient, Vanishing, Exploding,
+REGISTRY = (Nonfinite, BatchnormEmptyStats, Dead, DeadPath, NoLearningSignal, NoGradient, Vanishing, Exploding,
             SaturatedSoftmaxLoss, ChanceLoss, LossHead, IntermittentNanDisplay, LrOutOfRange, WeightsNotLoaded)

@@ -6,6 +6,8 @@ the default in the TEST phase), so all-zero statistics after forward mean that t
 and were never filled: with a factor of 0 Caffe takes mean 0 and variance 0 and divides by
 sqrt(0 + eps), about 316 with the default eps, in every BatchNorm, so activations overflow within a
 few layers, at iteration 0. Typical when fine-tuning from a .caffemodel whose layer names do not match.
+From a log without the net definition, a layer with three parameter blobs printing 0 whose top is about
+316 times its input (the top printed before it) is taken for such a BatchNorm.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from .base import Rule
 
 _STATS_BLOBS = 3
 _DEFAULT_EPS = 1e-5
+# Without the net definition: a gain within a factor 3 of 1/sqrt(eps) = 316 (the input's spread moves it).
+_GAIN_RANGE = (100.0, 1000.0)
 
 
 class BatchnormEmptyStats(Rule):
@@ -25,24 +29,43 @@ class BatchnormEmptyStats(Rule):
             return []
         info = self.context.layer(group.net, group.layer)
         params = group.params()
-        if info is None or info.type != "BatchNorm" or len(params) != _STATS_BLOBS:
+        if len(params) != _STATS_BLOBS or any(p.mean_abs != 0 for p in params):
             return []
-        if any(p.mean_abs != 0 for p in params):
+        gain = None
+        if info is None:
+            gain = self._gain(group)
+            if gain is None or not _GAIN_RANGE[0] <= gain <= _GAIN_RANGE[1]:
+                return []   # three zero blobs alone: a BatchNorm only if it amplifies like one
+        elif info.type != "BatchNorm":
             return []
-        gain = _DEFAULT_EPS ** -0.5
+        eps_gain = _DEFAULT_EPS ** -0.5
         top = group.blobs()[0] if group.blobs() else params[0]
-        message = (f"BatchNorm layer {group.layer} has empty statistics: mean, variance and moving-average "
-                   f"factor are all 0 at iteration {group.iteration}, so it divides its input by sqrt(eps) "
-                   f"(x{gain:.0f} with the default eps) instead of normalising it; every such BatchNorm "
-                   f"multiplies again, until activations overflow. It uses stored statistics "
-                   f"(use_global_stats) that were never filled: the weights were probably not loaded "
-                   f"(a .caffemodel whose layer names do not match the net's).")
+        what = f"BatchNorm layer {group.layer}" if info is not None else \
+            f"Layer {group.layer} (three parameter blobs and a x{gain:.0f} gain: a BatchNorm)"
+        seen = f", and it does: its output is {gain:.0f} times its input" if gain is not None else ""
+        message = (f"{what} has empty statistics: mean, variance and moving-average factor are all 0 at iteration "
+                   f"{group.iteration}, so it divides its input by sqrt(eps) (x{eps_gain:.0f} with the default "
+                   f"eps){seen} instead of normalising it; every such BatchNorm multiplies again, until "
+                   f"activations overflow. It uses stored statistics (use_global_stats) that were never filled: "
+                   f"the weights were probably not loaded (a .caffemodel whose layer names do not match), or "
+                   f"`use_global_stats: true` on weights that never had statistics. A lower learning rate will not "
+                   f"help: this happens in the forward pass, whatever the step.")
         return [self.finding(
             kind="batchnorm_empty_stats", iteration=group.iteration, phase=FORWARD, layer=group.layer,
             blob=top.blob, value=top.mean_abs, message=message, net=group.net,
             suggestions=(f"check that --weights names a .caffemodel with a layer named {group.layer} "
                          f"(Caffe copies weights by layer name; look for `Ignoring source layer` in the log)",
-                         f"when training from scratch, remove `use_global_stats: true` from layer "
-                         f"{group.layer} (the train phase must compute batch statistics)"),
-            evidence=dict(cause="empty_bn_stats", gain_per_layer=round(gain, 1),
-                          source=self.context.source))]
+                         f"when training from scratch or for new BatchNorm layers, remove `use_global_stats: true` "
+                         f"from layer {group.layer} (the train phase must compute batch statistics)",
+                         "do not lower the learning rate for this: the statistics, not the step, are wrong"),
+            evidence=dict(cause="empty_bn_stats", gain_per_layer=round(eps_gain, 1),
+                          gain_seen=round(gain, 1) if gain is not None else None, source=self.context.source))]
+
+    def _gain(self, group):
+        """Its top over its input: the top printed last before it in the pass (no net: the layer before)."""
+        view = self.context.view(group.net)
+        tops = [g.blobs()[-1] for g in (view.groups if view is not None else ())
+                if g.phase == FORWARD and g is not group and g.blobs()]
+        if not tops or not group.blobs() or tops[-1].mean_abs == 0:
+            return None
+        return group.blobs()[0].mean_abs / tops[-1].mean_abs

@@ -41,6 +41,12 @@ class DeadConfig:
 
 
 @dataclass(frozen=True)
+class DeadPathConfig:
+    policy: str = HALT
+    chain_layers: int = _iters(3)               # consecutive layers printing a top of exact zeros
+
+
+@dataclass(frozen=True)
 class NoGradientConfig:
     policy: str = HALT
     patience_iters: int = _iters(5)             # consecutive iterations with an exactly-zero diff
@@ -116,6 +122,7 @@ class LrOutOfRangeConfig:
 class Config:
     nonfinite: NonfiniteConfig = NonfiniteConfig()
     dead: DeadConfig = DeadConfig()
+    dead_path: DeadPathConfig = DeadPathConfig()
     no_gradient: NoGradientConfig = NoGradientConfig()
     vanishing: VanishingConfig = VanishingConfig()
     exploding: ExplodingConfig = ExplodingConfig()

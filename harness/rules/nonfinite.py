@@ -161,18 +161,27 @@ class Nonfinite(Rule):
         if info is not None and structure.is_loss_layer(info):
             return "loss_layer", "the loss layer's gradient overflowed", \
                 self._loss_weight_fixes(group.net) + [suggest.normalise_targets(info), suggest.lower_lr(solver)]
-        if info is None and self._first_backward(group):
-            # Backward starts at the loss: the first layer of a backward pass is the loss layer.
-            return "loss_layer", ("it is the first layer of the backward pass, so the loss layer: its gradient "
-                                  "overflowed (the net definition is unknown)"), \
+        if info is None and self._loss_by_position(group):
+            return "loss_layer", ("it is the loss layer (the net definition is unknown, but backward starts at the "
+                                  "loss and this is where this backward pass starts): its gradient overflowed"), \
                 [suggest.normalise_targets(None, group.layer), suggest.lower_lr(solver)]
+        if group.iteration == 0:
+            return "layer_backward", ("no update has happened yet at iteration 0, so the step size is not the cause: "
+                                      "the layer's Backward computes NaN/Inf from finite diffs (a bug of the layer, "
+                                      "or a derivative undefined where its input is, e.g. at 0)"), \
+                [suggest.fix_backward(group.layer), suggest.lower_lr(solver)]
         return "exploding", "gradients grew until they overflowed", \
             self._loss_weight_fixes(group.net) + [suggest.lower_lr(solver), suggest.clip_gradients(solver)]
 
-    def _first_backward(self, group) -> bool:
+    def _loss_by_position(self, group) -> bool:
+        """Without the net: the first layer of a backward pass is the loss when it is the last layer of the
+        forward pass before it, or, when the paste lacks that pass, when its name says loss."""
         view = self.context.view(group.net)
         groups = view.groups if view is not None else []
-        return not any(g.phase == group.phase and g.layer != group.layer for g in groups)
+        if any(g.phase == group.phase and g.layer != group.layer for g in groups):
+            return False   # not the first backward layer
+        forward = [g for g in groups if g.phase == FORWARD]
+        return forward[-1].layer == group.layer if forward else "loss" in group.layer.lower()
 
     def _corrupted_param(self, group, stat, info):
         where = f"layer {group.layer}" + (f" ({info.type})" if info else "")

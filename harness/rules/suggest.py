@@ -73,6 +73,28 @@ def at_start(solver: Optional[SolverInfo], layer: Optional[LayerInfo] = None) ->
                     "iteration 0 runs before any update"]
 
 
+def dead_path(layer: str, before, info: Optional[LayerInfo], solver: Optional[SolverInfo]) -> list:
+    """A top of exact zeros: a rectifier fed only negatives, or an input that is already all zeros."""
+    rectifier = info.type in ("ReLU", "PReLU", "ELU") if info is not None else "relu" in layer.lower()
+    if rectifier and before is not None and before.mean_abs != 0:
+        return [f"scale the input data (e.g. `transform_param {{ scale: 0.00390625 }}` or mean subtraction) and give "
+                f"the layer before {layer} a scaled `weight_filler` (\"msra\" / \"xavier\") and a small positive "
+                f"`bias_filler`: its outputs are all negative, so {layer} passes nothing",
+                f"let layer {layer} pass a little gradient for negative inputs: `relu_param {{ negative_slope: 0.01 }}`",
+                f"a lower `base_lr` in {solver_file(solver)} alone does not revive a dead rectifier"]
+    return [f"check what reaches layer {layer}: the input images (readable, not blank: the paths of the image list), "
+            f"a `transform_param` mean/scale that zeros them, and that the weights of the layers before it were "
+            f"loaded (not all 0)",
+            f"the learning rate does not help a pass that is dead before any update; once the input is fixed, a "
+            f"leaky ReLU (`relu_param {{ negative_slope: 0.01 }}`) keeps rectifiers from dying"]
+
+
+def fix_backward(layer: str) -> str:
+    return (f"check the Backward of layer {layer} against the values that reach it (a known bug of that layer type "
+            f"in your Caffe version, a custom layer's backward(), an input at a point where the derivative is "
+            f"undefined); update Caffe if the layer is one of its own")
+
+
 def check_schedule(solver: Optional[SolverInfo]) -> str:
     return (f"check `base_lr`, `lr_policy` and its `gamma` / `power` / `stepsize` in {solver_file(solver)}: "
             f"a step schedule multiplies by gamma at every step (0.1 lowers, 10 raises)")
