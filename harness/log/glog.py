@@ -64,11 +64,11 @@ _HEAD_CAP = 256         # longer heads are not remembered (no Caffe debug line i
 # Where a pasted line holds the next log line: a full glog prefix, a debug marker, or (for pastes with the
 # prefixes stripped) the start of a solver line.
 _JOINT = re.compile(r"[IWEF](?:\d{8}|\d{4})\s\d\d:\d\d:\d\d(?:\.\d+)?(?:\s+\d+)?\s+[^\s\]]+:\d+\]"
-                    r"|\[(?:Forward|Backward|Update)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output #")
+                    r"|\[(?:Forward|Backward|Update)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output ?#")
 
-_JOINT_HINT = re.compile(r"\[(?:For|Back)ward\] |\[Update\] |Iteration |T(?:est|rain) net output #")
+_JOINT_HINT = re.compile(r"\[(?:For|Back)ward\] |\[Update\] |Iteration |T(?:est|rain) net output ?#")
 
-_OUTPUT = (r" net output #(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)"
+_OUTPUT = (r" net output # ?(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)"
            r"(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$")
 
 # (kind, the message's first word or None, pattern matched at the start of the message).
@@ -83,12 +83,13 @@ _MESSAGES = (
     ("final_loss", "Iteration", r"Iteration (?P<iteration>\d+), loss = (?P<loss>\S+)$"),
     # NVCaffe goes on: "lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1".
     ("lr", "Iteration", r"Iteration (?P<iteration>\d+), lr = (?P<lr>[^\s,]+)(?:, .*)?$"),
-    # Caffe before 2015 printed no index when there was one test net.
+    # Caffe before 2015 printed no index when there was one test net (and in January 2014 no iteration).
     ("testing", "Iteration", r"Iteration (?P<iteration>\d+), Testing net(?: \(#(?P<index>\d+)\))?"),
+    ("testing", "Testing", r"Testing net(?: \(#(?P<index>\d+)\))?$"),
     ("train_output", "Train", "Train" + _OUTPUT),
     ("test_output", "Test", "Test" + _OUTPUT),
     # Caffe before 2015: a test output by its index only (named by "This network produces output X").
-    ("test_score", "Test", r"Test score #(?P<index>\d+): (?P<value>\S+)$"),
+    ("test_score", "Test", r"Test score # ?(?P<index>\d+): (?P<value>\S+)$"),
     ("produces_output", "This", r"This network produces output (?P<name>.+)$"),
     # Caffe before 2015, with debug_info, after the lr line: the weights and the step about to be applied
     # (a shared parameter prints its diff only).
@@ -137,6 +138,7 @@ _SAMPLE_CHARS = 160
 _NONFINITE_WORD = re.compile(r"(?<![\w.#-])[-+]?(?:nan|inf(?:inity)?)(?:\((?:ind|snan|qnan)\))?(?![\w#.])"
                              r"|[-+]?\d\.#(?:QNAN|SNAN|IND|INF)", re.I)
 _DIGIT = re.compile(r"\d")
+_NOT_CAFFE = frozenset(("unknown", "text", "fatal"))   # kinds any program's glog lines have
 _BATCH = 512            # lines parse_lines feeds at a time: fewer calls, records still out promptly
 
 
@@ -280,7 +282,8 @@ class LogFolder:
     Testing net (#k)`. Passes: a pass ends at the `All net params` line (one per forward/backward block:
     iter_size) or when a (phase, layer, blob, kind) repeats within it (test batches print no such line).
     Counters: `lines` (physical lines fed), `unknown_lines` (lines or pieces of no known kind, and known
-    lines whose numbers do not parse), `blank_lines` (blank, or markup such as a code fence),
+    lines whose numbers do not parse), `caffe_lines` (lines holding a message of Caffe's: a known kind; other
+    programs print glog prefixes too), `blank_lines` (blank, or markup such as a code fence),
     `unrecognised_lines` (lines with nothing of Caffe's: no glog prefix, no known message, not part of an
     echoed prototxt); `unrecognised_with_numbers` of those hold a digit, the first few are `samples`;
     `joined_rows` (rows of a paste wrapped at `wrap_width` columns, joined to the line they continue).
@@ -290,6 +293,7 @@ class LogFolder:
         self.lines = 0
         self.unknown_lines = 0
         self.blank_lines = 0
+        self.caffe_lines = 0
         self.unrecognised_lines = 0
         self.unrecognised_with_numbers = 0
         self.samples: list = []
@@ -345,7 +349,8 @@ class LogFolder:
             self.first_lines += [_printable(line) for line in lines[:64] if line.strip()][:_SAMPLES - len(self.first_lines)]
         i, n = 0, len(lines)
         while True:
-            i = self._fold_blobs(lines, i)
+            start, i = i, self._fold_blobs(lines, i)
+            self.caffe_lines += i - start
             if i == n:
                 break
             events = _classify_pieces(lines[i])
@@ -356,6 +361,8 @@ class LogFolder:
                 self.blank_lines += 1
             elif self._loose_texts - loose == len(events):
                 self._unrecognised(lines[i])
+            elif any(kind not in _NOT_CAFFE for kind, _, _ in events):
+                self.caffe_lines += 1
             i += 1
         self.lines += n
 
@@ -588,7 +595,10 @@ class LogFolder:
 
     # ---- test nets -----------------------------------------------------------------------------------
     def _on_testing(self, m: re.Match, prefix) -> None:
-        iteration = int(m["iteration"])
+        if "iteration" in m.re.groupindex:
+            iteration = int(m["iteration"])
+        else:   # it followed the display line of its iteration
+            iteration = self._last_display if self._last_display is not None else self._guess()
         if self._pending:  # debug lines no display line claimed: not Caffe's order, keep them anyway
             self._flush_train(self._guess())
         self._test = _TestBlock(iteration, test_net_name(int(m["index"] or 0)))
@@ -596,27 +606,26 @@ class LogFolder:
         self._next_iteration = max(self._next_iteration or 0, iteration)
 
     def _on_test_output(self, m: re.Match, prefix) -> None:
-        test = self._test
         if self._add_test_output(m["name"], m["value"]) and m["weight"] is not None:
             try:
-                test.loss_weights[m["name"]] = _number(m["weight"])
+                self._test.loss_weights[m["name"]] = _number(m["weight"])
             except ValueError:
                 self.unknown_lines += 1
 
     def _on_test_score(self, m: re.Match, prefix) -> None:
         test, index = self._test, int(m["index"])
         produced = self._produced.get(test.net, ()) if test is not None else ()
-        self._add_test_output(produced[index] if index < len(produced) else f"score #{index}", m["value"])
+        self._add_test_output(produced[index] if index < len(produced) else f"Test score #{index}", m["value"])
 
     def _add_test_output(self, name: str, text: str) -> bool:
-        test = self._test
         try:
             value = _number(text)
         except ValueError:
-            value = None
-        if test is None or value is None:
             self.unknown_lines += 1
             return False
+        test = self._test
+        if test is None:   # a paste of the test outputs alone: the first test net, at the best guess
+            test = self._test = _TestBlock(self._guess(), test_net_name(0))
         if test.outputs is None:
             test.outputs = {}
         _add_output(test.outputs, name, value)
@@ -721,7 +730,7 @@ class LogFolder:
 
 def _printable(line: str) -> str:
     """A line as a message may quote it: stripped, shortened, anything unprintable as "?"."""
-    line = line.strip()[:_SAMPLE_CHARS]
+    line = line.strip().replace("\t", " ")[:_SAMPLE_CHARS]
     if line.isprintable() and "\ufffd" not in line:
         return line
     return "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in line)   # U+FFFD: bytes not UTF-8
@@ -771,9 +780,9 @@ def _record_lists(lines: Iterable[str], folder: LogFolder) -> Iterator[list]:
 
 # ---- pastes wrapped at a terminal's width ------------------------------------------------------------------
 # A console copy breaks every line longer than the terminal's width into rows of exactly that width (some
-# consoles pad the last row with blanks), tokens cut anywhere. A log is taken as wrapped when rows of its
-# longest length are followed by rows that start no log line, twice or more in its first lines: then each
-# row of that width and the rows that continue it are one line again.
+# consoles pad the last row with blanks), tokens cut anywhere. A log is taken as wrapped when log lines of
+# its longest length are followed by shorter rows that start no log line, twice or more in its first lines:
+# then each row of that width and the rows that continue it are one line again.
 _MIN_WRAP_WIDTH = 40
 _MIN_WRAPS = 2
 _LINE_START = re.compile(r"(?:(?:[ \t]*>)+ ?)?(?:[ \t]*[-*+][ \t]+)?[ \t]*(?:[IWEF]?\d{4}(?:\d{4})?[ \t]+\d\d:\d\d"
@@ -795,7 +804,11 @@ def _wrap_width(lines: list) -> int:
     width = max(map(len, rows), default=0)
     if width < _MIN_WRAP_WIDTH:
         return 0
-    wraps = sum(1 for row, following in zip(rows, rows[1:]) if len(row) == width and _continues(row, following))
+    # A wrap: a row of that width that starts a log line, continued by a shorter row (its tail; a log whose
+    # lines all have one length, other programs' progress lines say, is not wrapped).
+    wraps = sum(1 for row, following in zip(rows, rows[1:])
+                if len(row) == width and len(following.rstrip()) < width and _LINE_START.match(row)
+                and _continues(row, following))
     return width if wraps >= _MIN_WRAPS else 0
 
 

@@ -180,6 +180,12 @@ def _headline(verdict: dict) -> str:
                 f"`{anomaly['blob']}`{output} = {_fmt(anomaly['value'])}")
     if status == "error":
         return f"ERROR after {verdict['iterations_run']} iterations: {verdict.get('caffe_error') or 'Caffe failed'}"
+    warnings = verdict.get("warnings") or []
+    if warnings:   # not "no anomaly": a warning may be the whole story of a log (a loss stuck at chance)
+        first = warnings[0]
+        return (f"{status.upper()}: {verdict['iterations_run']} iterations, nothing that halts, but "
+                f"{len(warnings)} warning(s); first: {first['kind']} at iteration {first['iteration']}"
+                f"{_span(first)}, layer {first['layer']}, blob `{first['blob']}`")
     return f"{status.upper()}: {verdict['iterations_run']} iterations, no anomaly"
 
 
@@ -254,9 +260,10 @@ def _sections(verdict: dict, window: _Window, solver: Optional[SolverInfo]) -> l
 
 
 def _understood(lines: dict) -> str:
-    text = (f"Read {lines['lines']} lines: {lines['caffe_lines']} recognised as Caffe's, {lines['blank_or_markup']} "
-            f"blank or markup, {lines['not_recognised']} not recognised ({lines['not_recognised_with_numbers']} of "
-            f"them holding a number).")
+    text = (f"Read {lines['lines']} lines: {lines['caffe_lines']} of Caffe's messages, {lines['other_log_lines']} "
+            f"other log lines (glog prefix, echoed prototxt), {lines['blank_or_markup']} blank or markup, "
+            f"{lines['not_recognised']} not recognised ({lines['not_recognised_with_numbers']} of them holding a "
+            f"number).")
     if lines.get("wrap_width"):
         text += (f" The paste was wrapped at {lines['wrap_width']} columns: {lines['rows_joined']} rows were joined "
                  f"to the lines they continue.")
@@ -298,9 +305,9 @@ def terminal_summary(verdict: dict) -> str:
         lines += [f"  the log alone cannot tell: {limit}" for limit in verdict.get("limits") or []]
         understood = verdict.get("log_lines")
         if understood and understood["not_recognised"]:
-            lines.append(f"  {understood['caffe_lines']} of {understood['lines']} lines recognised as Caffe's, "
-                         f"{understood['not_recognised']} not ({understood['not_recognised_with_numbers']} holding a "
-                         f"number: see verdict.json `log_lines`)")
+            lines.append(f"  {understood['lines'] - understood['not_recognised']} of {understood['lines']} lines "
+                         f"recognised, {understood['not_recognised']} not ({understood['not_recognised_with_numbers']} "
+                         f"holding a number: see verdict.json `log_lines`)")
     else:
         lines.append(f"  cross-check: {_crosscheck(verdict)}")
     return "\n".join(lines)

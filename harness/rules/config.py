@@ -66,6 +66,7 @@ class ExplodingConfig:
     max_mean_abs: float = _positive(1e6)        # mean |param diff| above this is exploding
     growth_factor: float = _positive(1000.0)    # L2 of all param diffs vs its minimum over the window
     window_iters: int = _iters(10)
+    loss_growth_factor: float = _positive(1000.0)   # from a log: a loss vs its first observed value
 
 
 @dataclass(frozen=True)

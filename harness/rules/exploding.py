@@ -7,14 +7,17 @@ Signs, from the earliest to the latest on a slowly diverging net:
 - a float overflow: Caffe's float sums overflow to inf while every element is still finite (a live
   BlobStat flags it; the `All net params` L2 norm, a sum of squares, overflows first). Only the first
   place that overflowed is reported.
+- from a log (most have no debug lines): a loss at `loss_growth_factor` times its first observed value (the
+  losses the log prints, or its displayed loss when it prints none). Relative to the start, never the
+  magnitude alone: a loss summed over a big output map sits at 1e5 from the first iteration and is fine.
 """
 from __future__ import annotations
 
 import math
 
-from ..core.records import TRAIN
-from . import suggest
-from .base import Rule, lr_mult
+from ..core.records import FORWARD, TRAIN
+from . import losses, suggest
+from .base import LOG, Rule, lr_mult
 
 ALL_PARAMS = "All net params"
 
@@ -27,6 +30,9 @@ class Exploding(Rule):
         self.overflow_reported = False
         self.norms: dict = {}            # iteration -> L2 norm of all param diffs (last pass)
         self.peak = 0.0                  # highest finite norm before the current iteration
+        self.first_loss: dict = {}       # a log's loss name -> its first observed positive value
+        self.loss_reported = False
+        self.last_display = None
 
     def _suggestions(self) -> tuple:
         solver = self.context.solver
@@ -69,6 +75,8 @@ class Exploding(Rule):
 
     def on_iteration(self, end):
         found = self._large_diffs(end.iteration) + self._growth(end.iteration)
+        if self.context.source == LOG:
+            found += self._loss_growth(end)
         norm = self.norms.get(end.iteration)
         if norm is not None and math.isfinite(norm):
             self.peak = max(self.peak, norm)
@@ -101,3 +109,32 @@ class Exploding(Rule):
         return [self._finding(iteration=iteration, phase="backward", layer=ALL_PARAMS, blob="L2 norm (diff)",
                               value=norm, message=message, net=TRAIN,
                               evidence=dict(cause="exploding", window_min=low, growth=norm / low))]
+
+    def _loss_growth(self, end) -> list:
+        before, self.last_display = self.last_display, end.iteration
+        outs = losses.loss_outputs(self.context.net(TRAIN), end.outputs, end.loss_weights)
+        named = [(o.name, o.value) for o in outs] or [("loss", end.smoothed_loss)]
+        named = [(name, value) for name, value in named if value is not None and math.isfinite(value)]
+        for name, value in named:
+            if value > 0:
+                self.first_loss.setdefault(name, (end.iteration, value))
+        if self.loss_reported:
+            return []
+        for name, value in named:
+            start, first = self.first_loss.get(name, (None, None))
+            if first is None or value < self.settings.loss_growth_factor * first:
+                continue
+            self.loss_reported = True
+            span = (before + 1, end.iteration) if before is not None and end.iteration - before > 1 else None
+            message = (f"Loss {name} grew {value / first:.3g} times, from {first:.4g} at iteration {start} to "
+                       f"{value:.4g} at iteration {end.iteration}: training is diverging (a loss summed over many "
+                       f"outputs may be large from the start; it should still fall, not grow).")
+            return [self.finding(
+                kind="exploding", iteration=end.iteration, phase=FORWARD, layer="(outputs)", blob=name,
+                value=value, message=message, net=TRAIN, output=name, iteration_range=span,
+                suggestions=self._suggestions() + (
+                    "if the loss is summed over pixels or boxes (no normalisation), normalise it "
+                    "(`loss_param { normalize: true }`) or scale base_lr down by that many outputs",),
+                evidence=dict(cause="exploding", first_value=first, first_iteration=start, growth=value / first,
+                              source=self.context.source))]
+        return []

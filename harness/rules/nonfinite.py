@@ -44,6 +44,13 @@ def _finite(value) -> bool:
     return all(math.isfinite(v) for v in values if isinstance(v, (int, float)))
 
 
+def _element(name: str, value) -> str:
+    """An output of several elements prints one line each: `name#k` (as parse --csv) is the first non-finite."""
+    if not isinstance(value, list):
+        return name
+    return f"{name}#{next(k for k, v in enumerate(value) if not _finite(v))}"
+
+
 def _shown(value) -> str:
     return f"{value[0] if isinstance(value, list) else value:g}"
 
@@ -285,10 +292,11 @@ class Nonfinite(Rule):
             name for name, weight in printed.items() if weight != 0}
         names = [n for n in bad if n in loss_names] + [n for n in bad if n not in loss_names]
         head = names[0]
+        shown_head = _element(head, bad[head])
         finite = {n: v for n, v in outputs.items() if n not in bad}
         producer = net.producers(head)[-1] if net is not None and net.producers(head) else None
         kind = "loss" if head in loss_names else "output"
-        where = f"{kind} {head}" + (f" (layer {producer.name}, {producer.type})" if producer else "")
+        where = f"{kind} {shown_head}" + (f" (layer {producer.name}, {producer.type})" if producer else "")
         if finite:
             others = "; the other outputs stayed finite: " + ", ".join(f"{n} = {_shown(v)}" for n, v in finite.items())
         elif len(bad) > 1:
@@ -296,25 +304,28 @@ class Nonfinite(Rule):
                       f"first")
         else:
             others = ""
-        cause, why, suggestions = self._output_cause(iteration, head, kind, producer, finite, loss_names, net_name)
-        message = (f"{where[0].upper()}{where[1:]} of the {net_name} net is {_shown(bad[head])} "
+        cause, why, suggestions = self._output_cause(iteration, shown_head, kind, producer, finite, loss_names,
+                                                     net_name)
+        value = bad[head] if not isinstance(bad[head], list) else next(v for v in bad[head] if not _finite(v))
+        message = (f"{where[0].upper()}{where[1:]} of the {net_name} net is {value} "
                    f"{_when(iteration, previous)}{others}. {why}")
-        return self._line_finding(iteration, FORWARD, producer.name if producer else OUTPUTS, head, bad[head],
-                                  message, cause, net_name, suggestions, output=head, span=_range(previous, iteration),
+        return self._line_finding(iteration, FORWARD, producer.name if producer else OUTPUTS, head, value,
+                                  message, cause, net_name, suggestions, output=shown_head,
+                                  span=_range(previous, iteration),
                                   nonfinite_outputs=names, finite_outputs=list(finite))
 
     def _output_cause(self, iteration, head, kind, producer, finite, loss_names, net_name):
         solver = self.context.solver
-        if iteration == 0:
-            return "nonfinite_at_start", ("At iteration 0 no update has happened yet: the input data (NaN/Inf, "
-                                          "or labels outside the loss's range) or the initial weights produce "
-                                          "it, not the step size."), suggest.at_start(solver, producer)
         if kind == "output":
             return "hidden_nan_output", (f"{head} is not a loss (no loss weight), so Caffe's loss does not show "
                                          f"it: a monitoring output such as an accuracy over no valid label "
                                          f"(0/0)."), [f"fix the layer that computes output {head} (for an "
                                                       f"accuracy: its ignore_label and the labels of the batch), "
                                                       f"or drop it if it is not needed"]
+        if iteration == 0:
+            return "nonfinite_at_start", ("At iteration 0 no update has happened yet: the input data (NaN/Inf, "
+                                          "or labels outside the loss's range) or the initial weights produce "
+                                          "it, not the step size."), suggest.at_start(solver, producer)
         if any(n in loss_names for n in finite):
             fixes = [suggest.normalise_targets(producer, head)]
             if producer is not None and structure.loss_weight(producer) > 1:
