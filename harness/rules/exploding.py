@@ -8,8 +8,10 @@ Signs, from the earliest to the latest on a slowly diverging net:
   BlobStat flags it; the `All net params` L2 norm, a sum of squares, overflows first). Only the first
   place that overflowed is reported.
 - from a log (most have no debug lines): a loss at `loss_growth_factor` times its first observed value (the
-  losses the log prints, or its displayed loss when it prints none). Relative to the start, never the
-  magnitude alone: a loss summed over a big output map sits at 1e5 from the first iteration and is fine.
+  losses the log prints, or its displayed loss when it prints none), and still there at the next display
+  (or non-finite, or the log ends): a batch that spikes once is not a divergence. Relative to the start,
+  never the magnitude alone: a loss summed over a big output map sits at 1e5 from the first iteration and
+  is fine.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ class Exploding(Rule):
         self.overflow_reported = False
         self.norms: dict = {}            # iteration -> L2 norm of all param diffs (last pass)
         self.peak = 0.0                  # highest finite norm before the current iteration
-        self.first_loss: dict = {}       # a log's loss name -> its first observed positive value
+        self.first_loss: dict = {}       # a log's loss name -> (iteration, its first observed positive value)
+        self.grown = None                # (finding, loss name): grown, waiting for the next display to confirm
         self.loss_reported = False
         self.last_display = None
 
@@ -114,27 +117,44 @@ class Exploding(Rule):
         before, self.last_display = self.last_display, end.iteration
         outs = losses.loss_outputs(self.context.net(TRAIN), end.outputs, end.loss_weights)
         named = [(o.name, o.value) for o in outs] or [("loss", end.smoothed_loss)]
-        named = [(name, value) for name, value in named if value is not None and math.isfinite(value)]
-        for name, value in named:
-            if value > 0:
-                self.first_loss.setdefault(name, (end.iteration, value))
+        named = [(name, value) for name, value in named if value is not None]
         if self.loss_reported:
             return []
+        if self.grown is not None:
+            finding, name = self.grown
+            self.grown = None
+            now = dict(named).get(name)
+            if now is None or not math.isfinite(now) or now >= self.settings.loss_growth_factor * \
+                    self.first_loss[name][1]:
+                self.loss_reported = True
+                return [finding]
+        for name, value in named:
+            if math.isfinite(value) and value > 0:
+                self.first_loss.setdefault(name, (end.iteration, value))
         for name, value in named:
             start, first = self.first_loss.get(name, (None, None))
-            if first is None or value < self.settings.loss_growth_factor * first:
-                continue
-            self.loss_reported = True
-            span = (before + 1, end.iteration) if before is not None and end.iteration - before > 1 else None
-            message = (f"Loss {name} grew {value / first:.3g} times, from {first:.4g} at iteration {start} to "
-                       f"{value:.4g} at iteration {end.iteration}: training is diverging (a loss summed over many "
-                       f"outputs may be large from the start; it should still fall, not grow).")
-            return [self.finding(
-                kind="exploding", iteration=end.iteration, phase=FORWARD, layer="(outputs)", blob=name,
-                value=value, message=message, net=TRAIN, output=name, iteration_range=span,
-                suggestions=self._suggestions() + (
-                    "if the loss is summed over pixels or boxes (no normalisation), normalise it "
-                    "(`loss_param { normalize: true }`) or scale base_lr down by that many outputs",),
-                evidence=dict(cause="exploding", first_value=first, first_iteration=start, growth=value / first,
-                              source=self.context.source))]
+            if first is not None and math.isfinite(value) and value >= self.settings.loss_growth_factor * first:
+                self.grown = (self._loss_finding(name, value, start, first, before, end.iteration), name)
+                break
         return []
+
+    def finish(self):
+        # A log that ends on the grown value: nothing came back down.
+        if self.grown is None or self.loss_reported:
+            return []
+        self.loss_reported = True
+        return [self.grown[0]]
+
+    def _loss_finding(self, name, value, start, first, before, iteration):
+        span = (before + 1, iteration) if before is not None and iteration - before > 1 else None
+        message = (f"Loss {name} grew {value / first:.3g} times, from {first:.4g} at iteration {start} to {value:.4g} "
+                   f"at iteration {iteration}, and did not come back: training is diverging (a loss summed over "
+                   f"many outputs may be large from the start; it should still fall, not grow).")
+        return self.finding(
+            kind="exploding", iteration=iteration, phase=FORWARD, layer="(outputs)", blob=name, value=value,
+            message=message, net=TRAIN, output=name, iteration_range=span,
+            suggestions=self._suggestions() + (
+                "if the loss is summed over pixels or boxes (no normalisation), normalise it "
+                "(`loss_param { normalize: true }`) or scale base_lr down by that many outputs",),
+            evidence=dict(cause="exploding", first_value=first, first_iteration=start, growth=value / first,
+                          source=self.context.source))
