@@ -222,7 +222,9 @@ def test_loss_head_without_the_net_reads_the_losses_the_log_prints():
     recs = [IterationEnd(it, outputs={"loss_cls": 1.4, "loss_reg": 2.0 * 30 ** it}, loss_weights=weights)
             for it in range(4)]
     found = run(RuleEngine(config.load(None), {}, None, "log"), recs)
-    assert [(f.kind, f.iteration, f.layer, f.output) for f in found] == [("loss_head", 2, "(outputs)", "loss_reg")]
+    # loss_head names the head at x100; exploding speaks at x1000 and the log's end confirms it.
+    assert [(f.kind, f.iteration, f.layer, f.output) for f in found] == [
+        ("loss_head", 2, "(outputs)", "loss_reg"), ("exploding", 3, "(outputs)", "loss_reg")]
 
 
 def test_large_losses_that_fluctuate_without_growing_are_not_flagged():

@@ -29,7 +29,8 @@ def _cell(value):
 
 
 def _columns(kind) -> list:
-    return [f.name for f in fields(kind) if f.name not in ("record", "outputs")]
+    # outputs become columns of their own; loss_weights only says which of them are losses
+    return [f.name for f in fields(kind) if f.name not in ("record", "outputs", "loss_weights")]
 
 
 def write_csv(records: Iterable, out_dir: Path) -> list:
