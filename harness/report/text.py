@@ -30,6 +30,7 @@ CAUSES = {
     "not_connected": "a learnable parameter not connected to any loss",
     "propagate_down": "a gradient blocked by `propagate_down: false`",
     "starved": "a gradient cut by a layer above (e.g. a dead rectifier)",
+    "saturated": "a gradient cut by a saturated TanH/Sigmoid above: its input grew far out of range (step size, data scale)",
     "python_backward": "a Python layer whose backward() passes no gradient",
     "zero_gradient": "a gradient that is exactly zero although the layer reaches a loss",
     "lr_mult_unknown": "a parameter without gradient whose lr_mult the log does not tell",
@@ -44,6 +45,11 @@ CAUSES = {
     "hidden_nan_output": "a non-finite output that does not count in the loss, hidden by the display",
     "no_learning_signal": "zero loss and zero gradients everywhere (labels all ignored or empty)",
     "lr_out_of_range": "a learning rate outside any sane range (schedule or base_lr mistyped)",
+    "nonfinite_at_start": "non-finite before any update: the input data or the initial weights, not the step size",
+    "layer_backward": "a layer's Backward computes NaN/Inf from finite diffs before any update (a bug of the layer)",
+    "unknown": "a non-finite value whose cause the log cannot tell (no net definition)",
+    "dead_path": "a path of layers whose outputs are all exactly 0: nothing passes forward, no gradient back",
+    "test_at_chance": "the test net at chance while the train net learns: the two pipelines differ",
 }
 
 

@@ -21,6 +21,11 @@ def _identity(info, k, layer: str, blob: str):
     return ("name", name) if name else ("index", layer, k)
 
 
+_SATURATING = ("TanH", "Sigmoid")
+_SATURATED_TANH = 0.9999      # mean |tanh(x)| this close to 1: |x| > 5 nearly everywhere, tanh' ~ 0 (exactly 0 at 1)
+_SATURATED_SHARE = 0.99
+
+
 class NoGradient(Rule):
     name = "no_gradient"
 
@@ -101,9 +106,11 @@ class NoGradient(Rule):
             return ("propagate_down", f"`propagate_down: false` in layer {blocker.name} blocks it", blocker.name,
                     [suggest.remove_propagate_down(blocker, solver, TRAIN), suggest.connect_or_freeze(info, solver, TRAIN)])
         cut = self._cut(net, info)
-        if cut is None:
-            return ("zero_gradient", "it is connected to a loss, yet every gradient reaching it is exactly 0",
-                    None, [suggest.connect_or_freeze(info, solver, TRAIN)])
+        if cut is None or structure.is_loss_layer(cut):
+            where = f"the loss layer {cut.name} sends back exactly 0" if cut is not None else \
+                "every gradient reaching it is exactly 0"
+            return ("zero_gradient", f"it is connected to a loss, yet {where}", cut.name if cut else None,
+                    [suggest.zero_loss_gradient(net), suggest.connect_or_freeze(info, solver, TRAIN)])
         if cut.type in RECTIFIER_TYPES:
             zeros = self._zero_fraction(cut)
             return ("starved", f"the dead layer {cut.name} ({cut.type}{zeros}) above it passes no gradient",
@@ -111,8 +118,27 @@ class NoGradient(Rule):
         if cut.type == "Python":
             return ("python_backward", f"the Python layer {cut.name} above it leaves its bottom diffs at 0 "
                     f"(its backward() does nothing)", cut.name, [suggest.fix_python_layer(cut, "backward")])
+        saturated = self._saturated(cut)
+        if saturated:
+            # A TanH at +-1 (a Sigmoid at 0 or 1) has a derivative of exactly 0 in float: its input grew far
+            # out of range, which is the step size or the data's scale, not the wiring.
+            return ("saturated", f"layer {cut.name} ({cut.type}) above it is saturated ({saturated}), so its "
+                    f"derivative is exactly 0: its input grew far out of range", cut.name,
+                    suggest.desaturate(cut, solver))
         return ("starved", f"layer {cut.name} ({cut.type}) above it passes exactly 0 gradient", cut.name,
-                [suggest.connect_or_freeze(info, solver, TRAIN)])
+                [suggest.check_backward_of(cut), suggest.connect_or_freeze(info, solver, TRAIN)])
+
+    def _saturated(self, layer) -> str:
+        """How a TanH or Sigmoid above shows saturation in its forward line ("" when it does not)."""
+        view = self.context.view(TRAIN)
+        stat = view.stat(FORWARD, layer.name, layer.tops[0]) if view and layer.tops else None
+        if stat is None or layer.type not in _SATURATING:
+            return ""
+        if layer.type == "TanH" and stat.mean_abs >= _SATURATED_TANH:
+            return f"mean |top| = {stat.mean_abs:.6g}: every output at +-1"
+        if layer.type == "Sigmoid" and (stat.zero_fraction or 0) >= _SATURATED_SHARE:
+            return f"{stat.zero_fraction:.1%} of its outputs exactly 0"
+        return ""
 
     def _zero_fraction(self, layer) -> str:
         view = self.context.view(TRAIN)

@@ -128,5 +128,24 @@ def connect_or_freeze(layer: LayerInfo, solver: Optional[SolverInfo], net: str) 
             f"in {net_file(solver, net)}")
 
 
+def desaturate(layer: LayerInfo, solver: Optional[SolverInfo]) -> list:
+    """A TanH/Sigmoid pinned at its limits: the values reaching it are far too large."""
+    return [lower_lr(solver),
+            f"scale the inputs and targets to a small range (e.g. mean 0, std 1), so that layer {layer.name} "
+            f"({layer.type}) works where its slope is not 0",
+            clip_gradients(solver)]
+
+
+def zero_loss_gradient(net) -> str:
+    names = ", ".join(layer.name for layer in net.layers if any(w != 0 for w in layer.loss_weights)) or "the loss"
+    return (f"check the loss layers ({names}): they send back exactly 0 when every label equals `ignore_label`, "
+            f"the labels are empty, or the loss is already exactly 0")
+
+
+def check_backward_of(layer: LayerInfo) -> str:
+    return (f"look at the backward line of layer {layer.name} ({layer.type}): it receives a gradient and passes "
+            f"back exactly 0; its inputs or parameters decide why")
+
+
 def remove_propagate_down(blocker: LayerInfo, solver: Optional[SolverInfo], net: str) -> str:
     return f"remove `propagate_down: false` from layer {blocker.name} in {net_file(solver, net)}"
