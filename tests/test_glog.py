@@ -423,3 +423,212 @@ def test_remembered_heads_change_nothing(name, monkeypatch):
     monkeypatch.setattr(glog, "_HEAD_CAP", 256)
     monkeypatch.setattr(glog, "_SHAPES_CAP", 3)  # forgets all the time
     assert parsed() == remembered
+
+
+# ---- the logs people paste: other Caffes, other eras, Markdown ----------------------------------------------
+def parsed(text: str, folder=None) -> list:
+    return list(glog.parse_lines(text.strip("\n").splitlines(), folder))
+
+
+def ends(recs) -> list:
+    return [(r.iteration, r.smoothed_loss, r.lr, r.outputs) for r in recs if isinstance(r, IterationEnd)]
+
+
+@pytest.mark.parametrize("text", ["-nan(ind)", "nan(ind)", "-nan(snan)", "1.#QNAN0", "-1.#IND00"])
+def test_msvc_nan_spellings(text):
+    assert math.isnan(glog._number(text))
+
+
+def test_year_prefix_windows_repeated_clock_and_msvc_nan():
+    recs = parsed("""
+I20250403 16:40:52.338333 720070 solver.cpp:329] Iteration 0 (0 iter/s, 0s/20 iters), loss = 1.#QNAN
+I20250403 16:40:52.338333 720070 solver.cpp:348]     Train net output #0: loss = 1.#QNAN (* 1 = 1.#QNAN loss)
+I20250403 16:40:52.338333 720070 sgd_solver.cpp:112] Iteration 0, lr = 0.01
+""")
+    ((iteration, smoothed, lr, outputs),) = ends(recs)
+    assert iteration == 0 and math.isnan(smoothed) and lr == 0.01 and math.isnan(outputs["loss"])
+    assert recs[-1].loss_weights == {"loss": 1.0} and recs[-1].display == 20
+
+
+def test_nvcaffe_display_and_lr_lines():
+    recs = parsed("""
+I0306 10:27:32.942297 13326 solver.cpp:353] Iteration 2 (3.8928 s), loss = 5.08295
+I0306 10:27:32.942342 13326 solver.cpp:371]     Train net output #0: mbox_loss = 5.46751 (* 1 = 5.46751 loss)
+I0306 10:27:54.235067 13326 solver.cpp:347] Iteration 50 (2.25436 iter/s, 21.292s/48 iter), loss = 3.2223
+I0306 10:27:54.235185 13326 sgd_solver.cpp:170] Iteration 50, lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1
+""")
+    assert [(i, s, lr) for i, s, lr, _ in ends(recs)] == [(2, 5.08295, None), (50, 3.2223, 0.0001)]
+
+
+def test_caffe_2014_lr_before_loss_test_scores_and_update_lines():
+    recs = parsed("""
+I0726 14:56:33.147119 27342 net.cpp:156] This network produces output accuracy
+I0726 14:56:33.147119 27342 net.cpp:156] This network produces output loss
+I0726 14:56:33.147119 27342 solver.cpp:143] Iteration 0, Testing net
+I0726 14:56:35.349648 27342 solver.cpp:181] Test score #0: 0.067
+I0726 14:56:35.349707 27342 solver.cpp:181] Test score # 1: 2.30256
+I0508 12:40:15.421900  2763 solver.cpp:208] Iteration 40, lr = 0.01
+I0508 12:40:15.422210  2763 solver.cpp:65] Iteration 40, loss = 6.99261
+I0508 12:40:15.422210  2763 net.cpp:585]     [Forward] Layer loss, top blob (automatic) data: 1.98465
+I0508 12:40:46.141950  2763 solver.cpp:208] Iteration 80, lr = 0.01
+I0508 12:40:46.142240  2763 solver.cpp:65] Iteration 80, loss = nan
+I0508 12:40:46.142240  2763 solver.cpp:208] Iteration 80, lr = 0.01
+I0508 12:40:46.142240  2763 net.cpp:640]     [Update] Layer conv1, param 0 data: 0.0123; diff: -nan
+I0508 12:40:46.142240  2763 net.cpp:640]     [Update] Layer conv2, param blob w (owned by layer conv1, param w) diff: 1
+""")
+    tests = [r for r in recs if isinstance(r, rec.TestResult)]
+    # No "Creating test net" line before them: the outputs produced are not known to be the test net's.
+    assert [t.outputs for t in tests] == [{"Test score #0": 0.067, "Test score #1": 2.30256}]
+    assert [(i, lr) for i, _, lr, _ in ends(recs)] == [(40, 0.01), (80, 0.01)]
+    assert math.isnan(ends(recs)[1][1])
+    blob = next(r for r in recs if isinstance(r, BlobStat))
+    assert (blob.iteration, blob.layer, blob.blob) == (80, "loss", "(automatic)")
+    updates = [(e.iteration, rec.Update.of(e)) for e in recs if isinstance(e, Event) and e.kind == "update"]
+    assert [(i, u.layer, u.blob, u.data) for i, u in updates] == [(80, "conv1", "param blob 0", 0.0123),
+                                                                    (80, "conv2", "param blob w", None)]
+    assert math.isnan(updates[0][1].diff)
+
+
+def test_test_scores_take_the_names_the_net_says_it_produces():
+    recs = parsed("""
+I0918 02:05:55.594841  5721 solver.cpp:72] Creating testing net.
+I0918 02:05:55.594844  5721 net.cpp:156] This network produces output accuracy
+I0918 02:05:55.594849  5721 net.cpp:156] This network produces output loss
+I0918 02:05:55.594948  5721 solver.cpp:232] Iteration 0, Testing net (#0)
+I0918 02:06:02.779670  5721 solver.cpp:270] Test score #0: 0.1
+I0918 02:06:02.779747  5721 solver.cpp:270] Test score #1: 2.30258
+""")
+    (test,) = [r for r in recs if isinstance(r, rec.TestResult)]
+    assert test.outputs == {"accuracy": 0.1, "loss": 2.30258}
+
+
+def test_a_custom_sink_without_glog_prefix():
+    folder = glog.LogFolder()
+    recs = parsed("""
+1508138445  INFO: src/caffe/solver.cpp : line 218 : Iteration 0 (-0.382098 iter/s, 183.199s/1 iters), loss = nan
+1508138445  INFO: src/caffe/solver.cpp : line 237 :     Train net output #0: loss = nan (* 1 = nan loss)
+1508138445  INFO: src/caffe/solvers/sgd_solver.cpp : line 105 : Iteration 0, lr = 0
+1508138506  INFO: src/caffe/solver.cpp : line 218 : Iteration 1 (0.0163991 iter/s, 60.979s/1 iters), loss = nan
+""", folder)
+    assert [(i, lr) for i, _, lr, _ in ends(recs)] == [(0, 0.0), (1, None)]
+    assert recs[-1].seconds == 61.0 and folder.unrecognised_lines == 0 and folder.caffe_lines == 4
+
+
+MARKDOWN = """
+Why is my loss nan? I used 40 images. Here is the log:
+
+```
+I0712 12:10:37.058244  3123 solver.cpp:228] Iteration 0, loss = 2.46876
+```
+> I0712 12:18:40.334496  3123 solver.cpp:228] Iteration 100, loss = -nan
+> > I0712 12:18:40.334661  3123 solver.cpp:244]     Train net output #0: loss = -nan (\\* 1 = -nan loss)
+- I0712 12:18:40.334700  3123 sgd_solver.cpp:106] Iteration 100, lr = 0.01
+`I1007 09:26:20.945518 25590 net.cpp:599]     [Backward] Layer abs_z3, bottom blob z3_split_0 diff: nan`
+
+Any idea?
+"""
+
+
+def test_markdown_quotes_fences_bullets_inline_code_and_prose():
+    folder = glog.LogFolder()
+    recs = parsed(MARKDOWN, folder)
+    assert [(i, lr) for i, _, lr, _ in ends(recs)] == [(0, None), (100, 0.01)]
+    assert math.isnan(ends(recs)[1][3]["loss"]) and recs[1].loss_weights == {"loss": 1.0}
+    (blob,) = [r for r in recs if isinstance(r, BlobStat)]
+    assert (blob.layer, blob.blob, blob.phase) == ("abs_z3", "z3_split_0", "backward") and math.isnan(blob.mean_abs)
+    # Prose is counted, and the line holding a number is quoted; fences and blank lines are markup.
+    assert (folder.unrecognised_lines, folder.unrecognised_with_numbers) == (2, 1)
+    assert folder.samples == ["Why is my loss nan? I used 40 images. Here is the log:"]
+    assert folder.blank_lines == 4 and folder.caffe_lines == 5
+
+
+def test_an_excerpt_that_starts_below_its_display_line_keeps_its_outputs():
+    recs = parsed("""
+I0319 20:22:44.522639 16974 solver.cpp:259]     Train net output #0: mbox_loss = 0 (* 1 = 0 loss)
+I0319 20:22:44.522650 16974 sgd_solver.cpp:138] Iteration 38800, lr = 1e-07
+I0321 21:58:35.024382 11354 sgd_solver.cpp:105] Iteration 38840, lr = 1e-09
+I0321 21:59:14.739044 11354 solver.cpp:219] Iteration 38850 (0.5 iter/s, 39.7s/50 iters), loss = 3.9
+""")
+    assert [(i, lr, o) for i, _, lr, o in ends(recs)] == [(38800, 1e-07, {"mbox_loss": 0.0}), (38840, 1e-09, {}),
+                                                         (38850, None, {})]
+
+
+def test_test_outputs_pasted_alone_belong_to_the_first_test_net():
+    recs = parsed("""
+I0801 19:47:21.416074 21668 solver.cpp:398]     Test net output #0: accuracy = 1
+I0801 19:47:21.416137 21668 solver.cpp:398]     Test net output #1: accuracy = -nan
+I0801 19:47:21.416188 21668 solver.cpp:398]     Test net output #2: loss: multi-class = 0.0003 (* 1 = 0.0003 loss)
+""")
+    (test,) = [r for r in recs if isinstance(r, rec.TestResult)]
+    assert test.net == "test0" and test.outputs["accuracy"][0] == 1 and math.isnan(test.outputs["accuracy"][1])
+    assert test.loss_weights == {"loss: multi-class": 1.0}
+
+
+def test_a_non_finite_number_in_a_caffe_line_of_no_known_kind_is_an_event():
+    recs = parsed(P + "Gradient clipping: scaling down gradients (L2 norm nan > 35) by scale factor nan\n"
+                  + P + "Memory required for data: 144\n" + P + "Setting up inf_layer")
+    assert [(e.kind, e.text) for e in recs if isinstance(e, Event)] == [
+        ("nonfinite_text", "Gradient clipping: scaling down gradients (L2 norm nan > 35) by scale factor nan")]
+
+
+def test_joined_lines_and_the_title_line_of_a_paste():
+    recs = parsed("I0425 10:13:21.205826 9167 solver.cpp:208] Iteration 220, lr = 0.01 I0425 10:13:21.206111 9167 "
+                  "solver.cpp:65] Iteration 220, loss = nan")
+    ((iteration, smoothed, lr, _),) = ends(recs)
+    assert (iteration, lr) == (220, 0.01) and math.isnan(smoothed)
+
+
+def wrapped(lines, width: int, pad: bool) -> list:
+    rows = []
+    for line in lines:
+        cut = [line[i:i + width] for i in range(0, max(len(line), 1), width)]
+        rows += [row.ljust(width) for row in cut] if pad else cut
+    return rows
+
+
+@pytest.mark.parametrize("width", [60, 80, 132])
+@pytest.mark.parametrize("pad", [False, True])
+def test_a_paste_wrapped_at_the_terminal_width_parses_as_the_log(width, pad):
+    lines = [line.rstrip("\n") for line in lines_of("nan.log")]
+    folder = glog.LogFolder()
+    got = [to_json(r) for r in glog.parse_lines(wrapped(lines, width, pad), folder)]
+    assert got == [to_json(r) for r in glog.parse_lines(lines)]
+    assert folder.wrap_width == width and folder.joined_rows > 0
+    assert folder.lines == len(wrapped(lines, width, pad)) and folder.unrecognised_lines == 0
+
+
+def test_lines_of_one_length_that_start_no_caffe_line_are_not_taken_for_a_wrap():
+    rows = [f"INFO:root:Epoch[0] Batch [{k}0-{k}5]\tSpeed: 1400.{k}0 samples/sec\tacc=0.000000" for k in range(10, 40)]
+    folder = glog.LogFolder()
+    list(glog.parse_lines(rows, folder))
+    assert folder.wrap_width == 0 and folder.unrecognised_lines == 30 and folder.caffe_lines == 0
+
+
+def test_parse_stream_reads_gzip_by_its_content(tmp_path):
+    data = (LOGS / "display5.log").read_bytes()
+    with open(tmp_path / "no-suffix", "wb") as stream:
+        stream.write(gzip.compress(data))
+    with open(tmp_path / "no-suffix", "rb") as stream:
+        assert list(glog.parse_stream(stream)) == records("display5.log")
+    assert list(glog.parse_stream(io.BytesIO(data))) == records("display5.log")
+
+
+_PASTE_FRAGMENTS = (MARKDOWN.splitlines() + lines_of("nan.log")[::11]
+                    + ["1508138445  INFO: src/caffe/solver.cpp : line 218 : Iteration 3 (1 iter/s, 1s/1 iters), loss = 1",
+                       P + "Iteration 9, lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1", P + "Test score # 1: -1.#IND",
+                       P + "    [Update] Layer c, param 0 data: 1; diff: nan(ind)", "Testing net", "```", "> > -"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(_PASTE_FRAGMENTS),
+                          st.sampled_from(_PASTE_FRAGMENTS).flatmap(lambda s: st.integers(0, len(s)).map(lambda i: s[:i])),
+                          st.text(alphabet="> -*`#\\\t\xa0.:]I0123456789", max_size=20)), max_size=40),
+       st.sampled_from([None, 40, 80]), st.booleans())
+def test_fuzz_pastes_in_the_new_formats_never_crash_and_count_every_line(lines, width, pad):
+    rows = wrapped(lines, width, pad) if width else lines
+    folder = glog.LogFolder()
+    recs = list(glog.parse_lines(rows, folder))
+    assert all(isinstance(r, (BlobStat, ParamNorms, IterationEnd, rec.TestResult, Event)) for r in recs)
+    assert folder.lines == len(rows)
+    assert folder.caffe_lines + folder.blank_lines + folder.unrecognised_lines <= folder.lines
+    assert len(folder.samples) <= 5 and all(len(s) <= 160 for s in folder.samples)

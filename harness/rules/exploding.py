@@ -63,11 +63,11 @@ class Exploding(Rule):
             return []
         self.norms[norms.iteration] = norms.l2_diff
         view = self.context.view(TRAIN)
-        finite = math.isfinite(norms.l2_diff) and math.isfinite(norms.l2_data)
-        if self.overflow_reported or finite or (view is not None and view.has_nonfinite()):
+        overflowed = math.isinf(norms.l2_diff) or math.isinf(norms.l2_data)   # nan is no overflow: nonfinite's
+        if self.overflow_reported or not overflowed or (view is not None and view.has_nonfinite()):
             return []
         self.overflow_reported = True
-        blob = "L2 norm (diff)" if not math.isfinite(norms.l2_diff) else "L2 norm (data)"
+        blob = "L2 norm (diff)" if math.isinf(norms.l2_diff) else "L2 norm (data)"
         message = (f"Caffe's `All net params` {blob} overflows to inf at iteration {norms.iteration} although "
                    f"every per-layer value is finite: the float sum of squares overflowed, a sign of exploding "
                    f"{'gradients' if 'diff' in blob else 'weights'}.")
