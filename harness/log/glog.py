@@ -353,16 +353,18 @@ class LogFolder:
             self.caffe_lines += i - start
             if i == n:
                 break
-            events = _classify_pieces(lines[i])
-            loose = self._loose_texts
-            for kind, fields, prefix in events:
+            loose, pieces, caffe = self._loose_texts, 0, False
+            for kind, fields, prefix in _classify_pieces(lines[i]):
                 self._dispatch(kind, fields, prefix)
-            if not events:
-                self.blank_lines += 1
-            elif self._loose_texts - loose == len(events):
-                self._unrecognised(lines[i])
-            elif any(kind not in _NOT_CAFFE for kind, _, _ in events):
+                pieces += 1
+                if kind not in _NOT_CAFFE:
+                    caffe = True
+            if caffe:
                 self.caffe_lines += 1
+            elif not pieces:
+                self.blank_lines += 1
+            elif self._loose_texts - loose == pieces:   # all text no echo took
+                self._unrecognised(lines[i])
             i += 1
         self.lines += n
 
