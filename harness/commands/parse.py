@@ -22,8 +22,9 @@ from ..run import solver as solver_loader
 from ..report import page, text
 
 LOG, STDIN = "log", "-"
-NO_NET_ECHO = ("the log holds no echo of the net definition, so lr_mult, loss weights and layer types are unknown: "
-               "paste the log from its start (Caffe echoes the net there) or give the net prototxt")
+NO_NET_ECHO = ("the log holds no echo of the net definition, so lr_mult, loss weights, layer types and the number "
+               "of classes (chance level) are unknown: paste the log from its start (Caffe echoes the net there) or "
+               "give the net prototxt")
 # Below this share of its non-blank lines recognised as Caffe's, a log is said to be mostly something else.
 _MOSTLY_UNDERSTOOD = 0.5
 _QUOTED = 60     # characters of a line a message quotes
