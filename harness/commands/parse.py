@@ -314,7 +314,9 @@ def _limits(nets: dict, seen: _Seen, understood: dict, anomaly) -> list:
                       "displays: a problem may have started in an iteration the log does not show")
     span = anomaly.iteration_range if anomaly is not None else None
     if span is not None:
+        again = ("run it again from the start" if span[0] <= 1 else
+                 f"resume from a snapshot taken before iteration {span[0]}")
         limits.append(f"the log shows no iteration between {span[0] - 1} and {span[1]} (display > 1): the problem "
-                      f"started in one of iterations {span[0]}-{span[1]}; to pin it, set `display: 1` and resume "
-                      f"from a snapshot taken before iteration {span[0]}")
+                      f"started in one of iterations {span[0]}-{span[1]}; to pin it, set `display: 1` (and "
+                      f"`debug_info: true`) and {again}")
     return limits

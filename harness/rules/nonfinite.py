@@ -78,6 +78,7 @@ class Nonfinite(Rule):
         super().__init__(settings, context)
         self.reported = False
         self.seen: dict = {}          # net -> the last iteration observed (debug lines, outputs)
+        self.outputs: dict = {}       # net -> its outputs at that observation
         self.overflow = None          # LOG: the first printed inf nothing else explains, reported at the end
 
     # ---- debug lines ---------------------------------------------------------------------------------
@@ -208,13 +209,15 @@ class Nonfinite(Rule):
     # ---- what Caffe prints without debug_info ----------------------------------------------------------
     def on_iteration(self, end):
         previous = self._observe(("outputs", TRAIN), end.iteration)
+        before, self.outputs[TRAIN] = self.outputs.get(TRAIN, {}), end.outputs
         if previous is None and end.display and end.iteration >= end.display:
             previous = end.iteration - end.display   # the log starts later, but says how often it displays
         if self.reported:
             return []
         bad = {name: value for name, value in end.outputs.items() if not _finite(value)}
         if bad:
-            return self._report(self._outputs(TRAIN, end.iteration, end.outputs, end.loss_weights, bad, previous))
+            return self._report(self._outputs(TRAIN, end.iteration, end.outputs, end.loss_weights, bad, previous,
+                                              before))
         for value in (end.smoothed_loss, end.loss):
             if value is not None and not math.isfinite(value):
                 return self._report(self._display(end.iteration, value, end.outputs, previous))
@@ -224,11 +227,12 @@ class Nonfinite(Rule):
 
     def on_test(self, result):
         previous = self._observe(("outputs", result.net), result.iteration)
+        before, self.outputs[result.net] = self.outputs.get(result.net, {}), result.outputs
         bad = {name: value for name, value in result.outputs.items() if not _finite(value)}
         if self.reported or not bad:
             return []
         return self._report(self._outputs(result.net, result.iteration, result.outputs, result.loss_weights, bad,
-                                          previous))
+                                          previous, before))
 
     def on_norms(self, norms):
         values = {"L1 norm (data)": norms.l1_data, "L1 norm (diff)": norms.l1_diff,
@@ -285,7 +289,7 @@ class Nonfinite(Rule):
             suggestions=tuple(suggestions or [suggest.lower_lr(solver), suggest.clip_gradients(solver)]),
             evidence=dict(cause=cause, source=self.context.source, **evidence))
 
-    def _outputs(self, net_name, iteration, outputs, printed, bad, previous):
+    def _outputs(self, net_name, iteration, outputs, printed, bad, previous, before):
         """The head that went non-finite: a loss output before any other, the others named if finite."""
         net = self.context.net(net_name)
         loss_names = {out.name for out in losses.loss_outputs(net, outputs, printed)} | {
@@ -304,6 +308,8 @@ class Nonfinite(Rule):
                       f"first")
         else:
             others = ""
+        if _finite(before.get(head, math.nan)) and previous is not None:
+            others = f" (it read {_shown(before[head])} at iteration {previous})" + others
         cause, why, suggestions = self._output_cause(iteration, shown_head, kind, producer, finite, loss_names,
                                                      net_name)
         value = bad[head] if not isinstance(bad[head], list) else next(v for v in bad[head] if not _finite(v))
