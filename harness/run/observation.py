@@ -2,7 +2,7 @@
 
 run.json holds the build as the command found it (path, version, git describe); caffe.json what the worker
 found once it had loaded it (libcaffe, pycaffe's version, the hooks mode and what that mode cannot see).
-Without per-layer hooks the halting finding is qualified: the harness knows the iteration, and the layer
+Without per-layer hooks a halting non-finite value is qualified: the harness knows the iteration, and the layer
 only as the first whose blob still held the value after the pass. Caffe's own debug lines were printed
 layer by layer as it ran, so caffe.log still names where the first non-finite value was printed.
 """
@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from ..core.records import BlobStat, TRAIN
+from ..core.records import BlobStat
 from ..log import glog
 from ..rules.findings import HALT
 from .stepping import LAYERS, SOLVER
@@ -33,12 +33,12 @@ def read(run_dir: Path) -> Optional[dict]:
             "hooks": loaded.get("hooks"), "lost": loaded.get("lost", [])}
 
 
-def first_nonfinite_line(log: Path, iteration: int) -> Optional[BlobStat]:
-    """The first debug line of the train net at `iteration` that Caffe printed as nan or inf."""
+def first_nonfinite_line(log: Path, net: str, iteration: int) -> Optional[BlobStat]:
+    """The first debug line of `net` at `iteration` that Caffe printed as nan or inf."""
     if not log.is_file():
         return None
     for record in glog.parse_file(log):
-        if (isinstance(record, BlobStat) and record.net == TRAIN and record.iteration == iteration
+        if (isinstance(record, BlobStat) and record.net == net and record.iteration == iteration
                 and not math.isfinite(record.mean_abs)):
             return record
     return None
@@ -50,7 +50,7 @@ def qualify(findings: list, build: Optional[dict], log: Path) -> list:
     if mode in (None, LAYERS):
         return findings
     halting = next((f for f in findings if f.severity == HALT), None)
-    if halting is None:
+    if halting is None or halting.kind != "nonfinite":   # the other rules judge whole iterations anyway
         return findings
     when = "before the update" if mode == SOLVER else "after its update"
     note = (f" Precision lost: this Caffe build has no per-layer hooks (--hooks {mode}), so the harness read the "
@@ -58,7 +58,7 @@ def qualify(findings: list, build: Optional[dict], log: Path) -> list:
             f"anomaly is in iteration {halting.iteration}, and {halting.layer} is the first layer whose blob still "
             "held it after the pass, not necessarily the layer that produced it.")
     evidence = {**halting.evidence, "precision": "iteration"}
-    printed = first_nonfinite_line(log, halting.iteration) if halting.kind == "nonfinite" else None
+    printed = first_nonfinite_line(log, halting.net, halting.iteration)
     if printed is not None:
         note += (f" Caffe's own debug lines, printed layer by layer, show the first non-finite value in "
                  f"{printed.phase}, layer {printed.layer}, "
