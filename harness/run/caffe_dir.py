@@ -106,6 +106,7 @@ def identity(build: CaffeDir) -> dict:
     version = _run([str(build.binary), "--version"]) if build.binary else None
     return {"path": str(build.root), "pycaffe": str(build.python / "caffe"),
             "binary": str(build.binary) if build.binary else None,
-            "version": version.splitlines()[-1] if version else None,
+            # gflags prints the program name alone where the build set no version (Caffe before 1.0)
+            "version": version.splitlines()[-1] if version and any(c.isdigit() for c in version) else None,
             "git_describe": _run(["git", "describe", "--always", "--tags", "--dirty"], cwd=build.root)
             if (build.root / ".git").exists() else None}
