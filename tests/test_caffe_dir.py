@@ -3,6 +3,7 @@ none, and running `train` / `doctor` on a build given that way (here the harness
 which has the layout of an install prefix: python/, lib/, bin/)."""
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,8 +85,9 @@ def test_train_on_a_build_given_by_folder_records_which_caffe_ran(tmp_path):
 
 
 @pytest.mark.caffe
-def test_doctor_tells_what_a_build_offers(tmp_path):
-    result = subprocess_doctor("--caffe", str(caffe_prefix()))
+def test_doctor_tells_what_a_build_offers():
+    result = subprocess.run([str(HARNESS), "doctor", "--caffe", str(caffe_prefix())], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert f"Caffe dir    {caffe_prefix()}" in out
@@ -93,7 +95,3 @@ def test_doctor_tells_what_a_build_offers(tmp_path):
     assert "display line `Iteration N (X iter/s" in out and "not understood" not in out
     assert "Python layer yes" in out and "InnerProduct" in out
 
-
-def subprocess_doctor(*args):
-    import subprocess
-    return subprocess.run([str(HARNESS), "doctor", *args], capture_output=True, text=True, timeout=300)

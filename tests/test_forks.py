@@ -43,6 +43,24 @@ def train(folder: Path, caffe: str, *args, solver: str = "solver.prototxt"):
     return result, run_dir
 
 
+def clean_run(tmp_path: Path, fork: str, caffe: str, compared: int) -> tuple:
+    """Train the fork's net on clean data: it must finish its 12 iterations with a clean cross-check."""
+    result, run_dir = train(net_folder(tmp_path, fork), caffe)
+    assert result.returncode == 0, result.stderr
+    outcome = verdict(run_dir)
+    assert outcome["status"] == "ok" and outcome["iterations_run"] == 12 and outcome["warnings"] == []
+    check = outcome["crosscheck"]
+    assert check["compared"] > compared and check["mismatched"] == 0 and check["unmatched_harness_values"] == 0
+    return outcome, run_dir
+
+
+def halted_run(tmp_path: Path, fork: str, caffe: str, *options: str, solver: str = "solver.prototxt") -> tuple:
+    """Train the fork's net (data made with `options`): the rules must halt it. (anomaly, run directory)"""
+    result, run_dir = train(net_folder(tmp_path, fork, *options), caffe, solver=solver)
+    assert result.returncode == 1, result.stderr
+    return verdict(run_dir)["anomaly"], run_dir
+
+
 def records(run_dir: Path) -> list:
     with open(run_dir / "records.jsonl") as stream:
         return list(read_records(stream))
@@ -65,13 +83,7 @@ def test_ssd_doctor_shows_its_layers_and_no_per_layer_hooks():
 
 @needs_ssd
 def test_ssd_detection_net_trains_with_a_clean_cross_check(tmp_path):
-    folder = net_folder(tmp_path, "ssd")
-    result, run_dir = train(folder, SSD)
-    assert result.returncode == 0, result.stderr
-    outcome = verdict(run_dir)
-    assert outcome["status"] == "ok" and outcome["iterations_run"] == 12 and outcome["warnings"] == []
-    check = outcome["crosscheck"]
-    assert check["compared"] > 500 and check["mismatched"] == 0 and check["unmatched_harness_values"] == 0
+    outcome, run_dir = clean_run(tmp_path, "ssd", SSD, compared=500)
     caffe = outcome["caffe"]
     assert (caffe["path"], caffe["hooks"]) == (str(Path(SSD).resolve()), "solver") and caffe["git_describe"]
     rows = records(run_dir)
@@ -86,10 +98,7 @@ def test_ssd_detection_net_trains_with_a_clean_cross_check(tmp_path):
 
 @needs_ssd
 def test_ssd_divergence_halts_in_its_iteration_at_the_normalize_layer(tmp_path):
-    folder = net_folder(tmp_path, "ssd")
-    result, run_dir = train(folder, SSD, solver="solver_high_lr.prototxt")
-    assert result.returncode == 1, result.stderr
-    anomaly = verdict(run_dir)["anomaly"]
+    anomaly, run_dir = halted_run(tmp_path, "ssd", SSD, solver="solver_high_lr.prototxt")
     assert (anomaly["kind"], anomaly["iteration"], anomaly["phase"], anomaly["layer"], anomaly["blob"]) == \
         ("nonfinite", 7, "backward", "pool2_norm", "pool2")
     assert "Precision lost" in anomaly["message"]
@@ -100,10 +109,7 @@ def test_ssd_divergence_halts_in_its_iteration_at_the_normalize_layer(tmp_path):
 
 @needs_ssd
 def test_ssd_boxes_of_zero_width_leave_nothing_to_learn(tmp_path):
-    folder = net_folder(tmp_path, "ssd", "--empty-boxes")
-    result, run_dir = train(folder, SSD)
-    assert result.returncode == 1, result.stderr
-    anomaly = verdict(run_dir)["anomaly"]
+    anomaly, run_dir = halted_run(tmp_path, "ssd", SSD, "--empty-boxes")
     assert (anomaly["kind"], anomaly["layer"]) == ("no_learning_signal", "mbox_loss")
     assert all(r.loss == 0 for r in records(run_dir) if isinstance(r, IterationEnd))
 
@@ -131,13 +137,7 @@ def test_fast_rcnn_doctor_shows_neither_hooks_nor_callbacks():
 
 @needs_fast_rcnn
 def test_fast_rcnn_head_trains_stepped_one_iteration_at_a_time(tmp_path):
-    folder = net_folder(tmp_path, "fast_rcnn")
-    result, run_dir = train(folder, FAST_RCNN)
-    assert result.returncode == 0, result.stderr
-    outcome = verdict(run_dir)
-    assert outcome["status"] == "ok" and outcome["iterations_run"] == 12
-    check = outcome["crosscheck"]
-    assert check["compared"] > 200 and check["mismatched"] == 0 and check["unmatched_harness_values"] == 0
+    outcome, run_dir = clean_run(tmp_path, "fast_rcnn", FAST_RCNN, compared=200)
     assert outcome["caffe"]["hooks"] == "none" and outcome["caffe"]["version"] is None
     rows = records(run_dir)
     assert [r.iteration for r in rows if isinstance(r, IterationEnd)] == list(range(12))
@@ -150,10 +150,7 @@ def test_fast_rcnn_head_trains_stepped_one_iteration_at_a_time(tmp_path):
 
 @needs_fast_rcnn
 def test_fast_rcnn_degenerate_box_is_traced_to_its_rows(tmp_path):
-    folder = net_folder(tmp_path, "fast_rcnn", "--degenerate-box")
-    result, run_dir = train(folder, FAST_RCNN)
-    assert result.returncode == 1, result.stderr
-    anomaly = verdict(run_dir)["anomaly"]
+    anomaly, _ = halted_run(tmp_path, "fast_rcnn", FAST_RCNN, "--degenerate-box")
     assert (anomaly["kind"], anomaly["iteration"], anomaly["layer"], anomaly["blob"]) == \
         ("nonfinite", 4, "regions", "bbox_targets")
     assert [p["row"] for p in anomaly["evidence"]["nonfinite_in"]] == [72, 73, 74, 75]
