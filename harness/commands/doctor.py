@@ -36,7 +36,8 @@ def run(args) -> int:
         show("pycaffe", str(prefix / "python" / "caffe"))
         if build is not None:
             identity = caffe_dir.identity(build)
-            show("Caffe dir", identity["path"] + (f" (git {identity['git_describe']})" if identity["git_describe"] else ""))
+            git = f" (git {identity['git_describe']})" if identity["git_describe"] else ""
+            show("Caffe dir", identity["path"] + git)
             show("caffe tool", f"{identity['version']} ({build.binary})" if build.binary
                  else f"not found in {build.root} (bin/caffe, build/tools/caffe)")
         else:

@@ -33,7 +33,8 @@ def caffe_build(user: Optional[CaffeDir] = None) -> dict:
     info = prefix / "BUILD_INFO"
     if info.is_file():
         identity["build_info"] = info.read_text()
-    libraries = sorted(lib for folder in (user.lib_dirs if user else [prefix / "lib"]) for lib in folder.glob("libcaffe.so*"))
+    folders = user.lib_dirs if user else [prefix / "lib"]
+    libraries = sorted(lib for folder in folders for lib in folder.glob("libcaffe.so*"))
     real = [lib for lib in libraries if not lib.is_symlink()]
     if real:
         identity["libcaffe_sha256"] = sha256(real[0])

@@ -199,7 +199,7 @@ def _tested(param, iteration: int, at_end: bool = False) -> bool:
         at_end or iteration > 0 or param.test_initialization)
 
 
-def solve(worker, solver, param, nets: dict, mode: str, offered: dict) -> None:
+def solve(worker, solver, param, nets: dict, mode: str) -> None:
     """Train to max_iter observing once per iteration; raises what the worker's callbacks raise (Halt, ...)."""
     readback = _Readback(worker, set().union(*(hidden(info, name, mode) for name, info in nets.items())),
                          norms=mode != NONE)

@@ -31,7 +31,8 @@ def blob_names(layer_params: Sequence, inputs: Sequence[str], built_layers: Sequ
     for i, layer in enumerate(layer_params):
         for j, blob in enumerate(layer.bottom):
             if blob not in last_top:
-                raise HarnessError(f"{source}: layer '{layer.name}' reads blob '{blob}', which no layer before it writes.")
+                raise HarnessError(f"{source}: layer '{layer.name}' reads blob '{blob}', which no layer before "
+                                   "it writes.")
             source_of[i, j] = last_top[blob]
             readers[last_top[blob]] = readers.get(last_top[blob], 0) + 1
         for j, blob in enumerate(layer.top):

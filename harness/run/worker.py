@@ -1,7 +1,8 @@
 """The worker process: the only one that imports caffe. It steps the solver, computes the statistics of
-every blob right after Caffe's own debug line for it (pycaffe's after_forward / after_backward hooks),
-feeds them to the rules, stops inside the iteration when a rule halts, and sends records to the
-supervisor as JSON lines on a file descriptor of their own. A Caffe CHECK failure kills only this process.
+every blob right after Caffe's own debug line for it (pycaffe's after_forward / after_backward hooks;
+builds without them are read back once per iteration by stepping.py), feeds them to the rules, stops
+inside the iteration when a rule halts, and sends records to the supervisor as JSON lines on a file
+descriptor of their own. A Caffe CHECK failure kills only this process.
 
 Run as `python -m harness.run.worker SPEC.json` by the supervisor (harness/run/supervisor.py).
 """
@@ -305,8 +306,8 @@ class Worker:
             nets = self._observe_nets(solver, solver_param, caffe_pb2, text_format)
         except HarnessError as error:   # a build that cannot run this net or mode: said once, exit 2
             return self._refuse(str(error))
-        stepping.write_build(spec["run_dir"], caffe, offered, self.hooks,
-                             stepping.lost(self.hooks, nets, solver_param.iter_size, list(solver_param.test_iter), offered))
+        lost = stepping.lost(self.hooks, nets, solver_param.iter_size, list(solver_param.test_iter), offered)
+        stepping.write_build(spec["run_dir"], caffe, offered, self.hooks, lost)
         (Path(spec["run_dir"]) / "nets.json").write_text(
             json.dumps({name: netinfo.to_dict(info) for name, info in nets.items()}, indent=1))
         self.engine = RuleEngine(stepping.rules_config(harness_config.load(spec["config"]), self.hooks), nets,
@@ -327,7 +328,7 @@ class Worker:
             if self.hooks == stepping.LAYERS:
                 solver.solve()
             else:
-                stepping.solve(self, solver, solver_param, nets, self.hooks, offered)
+                stepping.solve(self, solver, solver_param, nets, self.hooks)
             self.iteration = solver.iter
         except Halt:
             status = "halted"
