@@ -18,7 +18,7 @@ from ..rules import config as harness_config
 from ..rules import verdict
 from ..rules.findings import HALT, WARN
 from ..rules.engine import RuleEngine
-from ..run import solver as solver_loader
+from ..run import caffe_dir, solver as solver_loader
 from ..report import page, text
 
 LOG, STDIN = "log", "-"
@@ -39,6 +39,9 @@ def add_arguments(parser) -> None:
                         help="also write <log>.train and <log>.test tables in the columns of Caffe's parse_log.py")
     parser.add_argument("--config", help="YAML file with rule thresholds and policies")
     parser.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE", help="override one setting")
+    parser.add_argument("--caffe", metavar="DIR",
+                        help="read the echoed net and solver with the caffe.proto of the Caffe build in DIR (a fork's "
+                             f"own layer parameters; also ${caffe_dir.ENV})")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
 
@@ -134,6 +137,7 @@ def _open_log(name: str):
 
 
 def run(args) -> int:
+    caffe_dir.use(args.caffe)
     config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
     stream, shown, name = _open_log(args.log)
     with stream:
