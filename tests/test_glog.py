@@ -614,14 +614,16 @@ def test_parse_stream_reads_gzip_by_its_content(tmp_path):
 
 
 _PASTE_FRAGMENTS = (MARKDOWN.splitlines() + lines_of("nan.log")[::11]
-                    + ["1508138445  INFO: src/caffe/solver.cpp : line 218 : Iteration 3 (1 iter/s, 1s/1 iters), loss = 1",
+                    + ["1508138445  INFO: src/caffe/solver.cpp : line 218 : Iteration 3 (1 iter/s, 1s/1 iters), "
+                       "loss = 1",
                        P + "Iteration 9, lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1", P + "Test score # 1: -1.#IND",
                        P + "    [Update] Layer c, param 0 data: 1; diff: nan(ind)", "Testing net", "```", "> > -"])
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.sampled_from(_PASTE_FRAGMENTS),
-                          st.sampled_from(_PASTE_FRAGMENTS).flatmap(lambda s: st.integers(0, len(s)).map(lambda i: s[:i])),
+                          st.sampled_from(_PASTE_FRAGMENTS).flatmap(
+                              lambda s: st.integers(0, len(s)).map(lambda i: s[:i])),
                           st.text(alphabet="> -*`#\\\t\xa0.:]I0123456789", max_size=20)), max_size=40),
        st.sampled_from([None, 40, 80]), st.booleans())
 def test_fuzz_pastes_in_the_new_formats_never_crash_and_count_every_line(lines, width, pad):

@@ -73,7 +73,8 @@ def test_a_test_output_a_test_score_the_lr_and_norms():
 
 def test_old_update_lines_and_any_caffe_line_with_a_nan():
     (halt,) = judge(f"{P}    [Update] Layer conv1, param 0 data: 0.0123; diff: nan")
-    assert (halt.layer, halt.blob, halt.phase, halt.evidence["cause"]) == ("conv1", "param blob 0", "update", "exploding")
+    assert (halt.layer, halt.blob, halt.phase, halt.evidence["cause"]) == \
+        ("conv1", "param blob 0", "update", "exploding")
     (halt,) = judge(f"{S}Gradient clipping: scaling down gradients (L2 norm inf > 35) by scale factor 0")
     assert halt.layer == "(log line)" and "L2 norm inf" in halt.message
 
@@ -185,3 +186,12 @@ def test_stuck_at_chance_needs_the_log_to_say_k_and_never_flags_the_start_of_tra
     start = test.replace("78000", "0") + "\n".join(f"{S}Iteration {it}, loss = 6.9{it % 7}" for it in (0, 20, 40))
     assert judge(start) == []
     assert judge("\n".join(f"{S}Iteration {it}, loss = 6.4" for it in (116000, 116100))) == []   # K unknown
+
+
+def test_debug_lines_at_display_iterations_only_give_the_range_too():
+    def debug(fc2):
+        return (f"{P}    [Forward] Layer fc1, top blob fc1 data: 0.5\n{P}    [Forward] Layer fc2, top blob fc2 data: "
+                f"{fc2}\n")
+    (halt,) = judge(debug(0.7) + display(0, 2.3, loss=2.3) + "\n" + debug("inf") + display(20, "nan", loss="nan"))
+    assert (halt.iteration, halt.layer, halt.iteration_range) == (20, "fc2", (1, 20))
+    assert "it went non-finite in one of iterations 1-20" in halt.message

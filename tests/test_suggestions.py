@@ -13,6 +13,7 @@ from harness.log import glog
 from harness.report.text import CAUSES
 from harness.rules import config
 from harness.rules.engine import RuleEngine
+from harness_run import harness, verdict, write_net
 from rule_fixtures import NAN, INF, layer, mlp, records, spec, stream
 from test_rules_caffe import classifier, two_heads, with_outputs
 
@@ -123,7 +124,8 @@ CASES = {
     "vanishing": (lambda: run(mlp(), stream(mlp(), range(6), lambda it: {
         (BACKWARD, "fc1", "param blob 1"): {"mean_abs": 1e-9}})), "scaled initialisation"),
     "empty_bn_stats": (lambda: run(bn_net(), records(bn_net(), 0, {
-        **{(FORWARD, "bn1", f"param blob {k}"): _ZERO for k in range(3)}, (FORWARD, "bn1", "bn1"): {"mean_abs": 316.}})),
+        **{(FORWARD, "bn1", f"param blob {k}"): _ZERO for k in range(3)},
+        (FORWARD, "bn1", "bn1"): {"mean_abs": 316.0}})),
         "check that --weights names a .caffemodel with a layer named bn1"),
     "weights_not_loaded": (lambda: run(mlp(), [Event(None, "ignored_source_layer", "ip1")] + stream(
         mlp(), range(2), at(0, {(FORWARD, "fc1", "param blob 1"): _ZERO}), live=False), "log"),
@@ -204,3 +206,31 @@ def test_a_saturated_tanh_under_an_exploding_loss_is_not_starved():
     assert (halt.layer, halt.evidence["cause"], halt.evidence["cut_by"]) == ("fc1", "saturated", "tanh1")
     assert not any("connect layer" in s for s in halt.suggestions)
     assert "saturated" in halt.message and "mean |top| = 1" in halt.message
+
+
+SATURATING_NET = """name: "saturating"
+layer { name: "data" type: "DummyData" top: "data" top: "target"
+  dummy_data_param { data_filler { type: "gaussian" std: 1000 } data_filler { type: "gaussian" std: 1 }
+    shape { dim: 16 dim: 8 } shape { dim: 16 dim: 1 } } }
+layer { name: "hidden" type: "InnerProduct" bottom: "data" top: "hidden"
+  inner_product_param { num_output: 16 weight_filler { type: "xavier" } } }
+layer { name: "tanh" type: "TanH" bottom: "hidden" top: "hidden" }
+layer { name: "out" type: "InnerProduct" bottom: "hidden" top: "out"
+  inner_product_param { num_output: 1 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "EuclideanLoss" bottom: "out" bottom: "target" top: "loss" }
+"""
+
+
+@pytest.mark.caffe
+def test_live_a_tanh_saturated_by_unscaled_inputs_gets_the_step_and_scale_fixes(tmp_path):
+    # Inputs of std 1000 drive every TanH output to exactly +-1 in float: layer hidden gets exactly 0 gradient.
+    solver = write_net(tmp_path / "net", SATURATING_NET,
+                       'net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "fixed"\nmax_iter: 20\ndisplay: 1\n'
+                       'random_seed: 3\n')
+    result = harness("train", solver, "--run-dir", tmp_path / "run", "--quiet")
+    anomaly = verdict(tmp_path / "run")["anomaly"]
+    assert result.returncode == 1, result.stderr
+    assert (anomaly["kind"], anomaly["layer"], anomaly["evidence"]["cause"], anomaly["evidence"]["cut_by"]) == \
+        ("no_gradient", "hidden", "saturated", "tanh")
+    assert anomaly["suggestions"][0].startswith("`base_lr: 0.01 -> 0.001`")
+    assert not any("connect layer" in s for s in anomaly["suggestions"])

@@ -346,7 +346,8 @@ class LogFolder:
         """classify() each line and dispatch its events. Records collect in self._out. Debug lines are most
         of a log: _fold_blobs takes each run of them in one call."""
         if len(self.first_lines) < _SAMPLES:
-            self.first_lines += [_printable(line) for line in lines[:64] if line.strip()][:_SAMPLES - len(self.first_lines)]
+            wanted = _SAMPLES - len(self.first_lines)
+            self.first_lines += [_printable(line) for line in lines[:64] if line.strip()][:wanted]
         i, n = 0, len(lines)
         while True:
             start, i = i, self._fold_blobs(lines, i)

@@ -30,7 +30,8 @@ CAUSES = {
     "not_connected": "a learnable parameter not connected to any loss",
     "propagate_down": "a gradient blocked by `propagate_down: false`",
     "starved": "a gradient cut by a layer above (e.g. a dead rectifier)",
-    "saturated": "a gradient cut by a saturated TanH/Sigmoid above: its input grew far out of range (step size, data scale)",
+    "saturated": "a gradient cut by a saturated TanH/Sigmoid above: its input grew far out of range (step size, "
+                 "data scale)",
     "python_backward": "a Python layer whose backward() passes no gradient",
     "zero_gradient": "a gradient that is exactly zero although the layer reaches a loss",
     "lr_mult_unknown": "a parameter without gradient whose lr_mult the log does not tell",

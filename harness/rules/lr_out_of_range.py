@@ -21,7 +21,8 @@ class LrOutOfRange(Rule):
 
     def on_iteration(self, end):
         lr = end.lr
-        if lr is None or not math.isfinite(lr) or self.settings.min_lr <= lr <= self.settings.max_lr:   # nan: nonfinite's
+        # A non-finite lr is nonfinite's finding.
+        if lr is None or not math.isfinite(lr) or self.settings.min_lr <= lr <= self.settings.max_lr:
             return []
         side = "below" if lr < self.settings.min_lr else "above"
         bound = self.settings.min_lr if side == "below" else self.settings.max_lr

@@ -77,20 +77,25 @@ class Nonfinite(Rule):
     def __init__(self, settings, context):
         super().__init__(settings, context)
         self.reported = False
-        self.seen: dict = {}          # net -> the last iteration observed (debug lines, outputs)
+        self.seen: dict = {}          # net -> the last iteration observed with outputs
         self.outputs: dict = {}       # net -> its outputs at that observation
+        self.debug_iterations: dict = {}   # net -> [the iteration with debug lines before, the current one]
         self.overflow = None          # LOG: the first printed inf nothing else explains, reported at the end
 
     # ---- debug lines ---------------------------------------------------------------------------------
     def on_layer(self, group):
-        previous = self._observe(("blobs", group.net), group.iteration)
+        # The iteration with debug lines before this one (a log has them at display iterations only).
+        shown = self.debug_iterations.setdefault(group.net, [None, None])
+        if shown[1] != group.iteration:
+            shown[:] = [shown[1], group.iteration]
+        previous = shown[0]
         if self.reported:
             return []
         bad = [s for s in group.stats if is_nonfinite(s)]
         if not bad:
             return []
         self.reported = True
-        span = _range(previous, group.iteration) if previous != group.iteration else None
+        span = _range(previous, group.iteration)
         info = self.context.layer(group.net, group.layer)
         params = [s for s in bad if s.kind == "param"]
         if group.phase == FORWARD and params:
@@ -208,7 +213,7 @@ class Nonfinite(Rule):
 
     # ---- what Caffe prints without debug_info ----------------------------------------------------------
     def on_iteration(self, end):
-        previous = self._observe(("outputs", TRAIN), end.iteration)
+        previous = self._observe(TRAIN, end.iteration)
         before, self.outputs[TRAIN] = self.outputs.get(TRAIN, {}), end.outputs
         if previous is None and end.display and end.iteration >= end.display:
             previous = end.iteration - end.display   # the log starts later, but says how often it displays
@@ -226,7 +231,7 @@ class Nonfinite(Rule):
         return []
 
     def on_test(self, result):
-        previous = self._observe(("outputs", result.net), result.iteration)
+        previous = self._observe(result.net, result.iteration)
         before, self.outputs[result.net] = self.outputs.get(result.net, {}), result.outputs
         bad = {name: value for name, value in result.outputs.items() if not _finite(value)}
         if self.reported or not bad:
