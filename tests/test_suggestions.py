@@ -210,7 +210,7 @@ def test_a_saturated_tanh_under_an_exploding_loss_is_not_starved():
 
 SATURATING_NET = """name: "saturating"
 layer { name: "data" type: "DummyData" top: "data" top: "target"
-  dummy_data_param { data_filler { type: "gaussian" std: 1000 } data_filler { type: "gaussian" std: 1 }
+  dummy_data_param { data_filler { type: "gaussian" std: 1000000 } data_filler { type: "gaussian" std: 1 }
     shape { dim: 16 dim: 8 } shape { dim: 16 dim: 1 } } }
 layer { name: "hidden" type: "InnerProduct" bottom: "data" top: "hidden"
   inner_product_param { num_output: 16 weight_filler { type: "xavier" } } }
@@ -223,7 +223,7 @@ layer { name: "loss" type: "EuclideanLoss" bottom: "out" bottom: "target" top: "
 
 @pytest.mark.caffe
 def test_live_a_tanh_saturated_by_unscaled_inputs_gets_the_step_and_scale_fixes(tmp_path):
-    # Inputs of std 1000 drive every TanH output to exactly +-1 in float: layer hidden gets exactly 0 gradient.
+    # Inputs of std 1e6 drive every TanH output to exactly +-1 in float: layer hidden gets exactly 0 gradient.
     solver = write_net(tmp_path / "net", SATURATING_NET,
                        'net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "fixed"\nmax_iter: 20\ndisplay: 1\n'
                        'random_seed: 3\n')
