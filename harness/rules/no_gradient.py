@@ -84,7 +84,7 @@ class NoGradient(Rule):
                                              f"it on purpose",),
                                 evidence=dict(since_iteration=since, confirmed_at=now, consecutive_iters=count,
                                               lr_mult=None, cause="lr_mult_unknown"))
-        cause, reason, cut_by, suggestions = self._why(info)
+        cause, reason, cut_by, suggestions = self._why(info, since)
         blob = f"param blob {k}"
         message = (f"{blob} of layer {info.name} ({info.type}, lr_mult {mult:g}) gets no gradient: its diff "
                    f"has been exactly 0 (or not computed) for {count} consecutive iterations since iteration "
@@ -94,7 +94,7 @@ class NoGradient(Rule):
                             evidence=dict(since_iteration=since, confirmed_at=now, consecutive_iters=count,
                                           lr_mult=mult, cause=cause, cut_by=cut_by))
 
-    def _why(self, info):
+    def _why(self, info, since: int):
         """(cause, reason, the layer that cuts the gradient, suggestions)."""
         net = self.context.net(TRAIN)
         solver = self.context.solver
@@ -124,7 +124,7 @@ class NoGradient(Rule):
             # out of range, which is the step size or the data's scale, not the wiring.
             return ("saturated", f"layer {cut.name} ({cut.type}) above it is saturated ({saturated}), so its "
                     f"derivative is exactly 0: its input grew far out of range", cut.name,
-                    suggest.desaturate(cut, solver))
+                    suggest.desaturate(cut, solver, from_start=since == 0))
         return ("starved", f"layer {cut.name} ({cut.type}) above it passes exactly 0 gradient", cut.name,
                 [suggest.check_backward_of(cut), suggest.connect_or_freeze(info, solver, TRAIN)])
 

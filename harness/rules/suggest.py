@@ -128,12 +128,12 @@ def connect_or_freeze(layer: LayerInfo, solver: Optional[SolverInfo], net: str) 
             f"in {net_file(solver, net)}")
 
 
-def desaturate(layer: LayerInfo, solver: Optional[SolverInfo]) -> list:
-    """A TanH/Sigmoid pinned at its limits: the values reaching it are far too large."""
-    return [lower_lr(solver),
-            f"scale the inputs and targets to a small range (e.g. mean 0, std 1), so that layer {layer.name} "
-            f"({layer.type}) works where its slope is not 0",
-            clip_gradients(solver)]
+def desaturate(layer: LayerInfo, solver: Optional[SolverInfo], from_start: bool) -> list:
+    """A TanH/Sigmoid pinned at its limits: the values reaching it are far too large, from the first
+    iteration (the data's scale: no step was taken yet) or since the steps grew them."""
+    scale = (f"scale the inputs and targets to a small range (e.g. mean 0, std 1), so that layer {layer.name} "
+             f"({layer.type}) works where its slope is not 0")
+    return [scale, lower_lr(solver)] if from_start else [lower_lr(solver), clip_gradients(solver), scale]
 
 
 def zero_loss_gradient(net) -> str:
