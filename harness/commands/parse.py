@@ -264,7 +264,7 @@ def _understood(folder) -> dict:
     """How much of the file was read as Caffe's log (verdict.json `log_lines`): Caffe's messages; other lines
     with a glog prefix or in an echoed prototxt; blank lines and markup; lines not recognised at all."""
     return {"lines": folder.lines, "caffe_lines": folder.caffe_lines,
-            "other_log_lines": folder.lines - folder.blank_lines - folder.unrecognised_lines - folder.caffe_lines,
+            "other_log_lines": folder.other_lines,
             "blank_or_markup": folder.blank_lines,
             "not_recognised": folder.unrecognised_lines,
             "not_recognised_with_numbers": folder.unrecognised_with_numbers, "samples": list(folder.samples),
@@ -299,7 +299,7 @@ def _discard(out: Path, tables) -> None:
 def _limits(nets: dict, seen: _Seen, understood: dict, anomaly) -> list:
     """What this log cannot decide, and what to paste or turn on to decide it: said rather than guessed."""
     limits = []
-    lines = understood["lines"] - understood["blank_or_markup"]
+    lines = understood["lines"] - understood["rows_joined"] - understood["blank_or_markup"]
     if understood["not_recognised"] > (1 - _MOSTLY_UNDERSTOOD) * lines:
         limits.append(f"only {lines - understood['not_recognised']} of the {lines} non-blank lines were recognised as "
                       f"Caffe's log; the verdict rests on those (verdict.json `log_lines` quotes lines not "

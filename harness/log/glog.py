@@ -66,7 +66,7 @@ _HEAD_CAP = 256         # longer heads are not remembered (no Caffe debug line i
 _JOINT = re.compile(r"[IWEF](?:\d{8}|\d{4})\s\d\d:\d\d:\d\d(?:\.\d+)?(?:\s+\d+)?\s+[^\s\]]+:\d+\]"
                     r"|\[(?:Forward|Backward|Update)\] |(?<![\w#])Iteration \d+[ ,]|(?:Train|Test) net output ?#")
 
-_JOINT_HINT = re.compile(r"\[(?:For|Back)ward\] |\[Update\] |Iteration |T(?:est|rain) net output ?#")
+_JOINT_HINT = re.compile(r"\[(?:(?:For|Back)ward|Update)\] |Iteration |T(?:est|rain) net output ?#")
 
 _OUTPUT = (r" net output # ?(?P<index>\d+): (?P<name>.+?) = (?P<value>\S+)"
            r"(?: \(\* (?P<weight>\S+) = (?P<weighted>\S+) loss\))?$")
@@ -138,7 +138,6 @@ _SAMPLE_CHARS = 160
 _NONFINITE_WORD = re.compile(r"(?<![\w.#-])[-+]?(?:nan|inf(?:inity)?)(?:\((?:ind|snan|qnan)\))?(?![\w#.])"
                              r"|[-+]?\d\.#(?:QNAN|SNAN|IND|INF)", re.I)
 _DIGIT = re.compile(r"\d")
-_NOT_CAFFE = frozenset(("unknown", "text", "fatal"))   # kinds any program's glog lines have
 _BATCH = 512            # lines parse_lines feeds at a time: fewer calls, records still out promptly
 
 
@@ -156,7 +155,7 @@ def _number(text: str) -> float:
         raise
 
 
-_GLOG_SEVERITIES = frozenset("IWEF")
+_GLOG_SEVERITIES = ("I", "W", "E", "F")
 _MARKDOWN_ESCAPE = re.compile(r"\\([*_#\[\]])")
 
 
@@ -173,6 +172,10 @@ def _classify_message(message: str, prefix: Optional[re.Match], piece: str):
         m = pattern.match(message)
         if m is not None:
             return kind, m, prefix
+    if "\\" in message:   # Markdown escapes, tried only where the message is of no known kind: "(\* 1 = 2 loss)"
+        unescaped = _MARKDOWN_ESCAPE.sub(r"\1", message)
+        if unescaped != message:
+            return _classify_message(unescaped, prefix, _MARKDOWN_ESCAPE.sub(r"\1", piece))
     if prefix is not None:
         return "unknown", _ALL.match(message), prefix
     return "text", _ALL.match(piece.rstrip()), None
@@ -200,16 +203,13 @@ def _classify_pieces(line: str) -> list:
     at a glog prefix or a marker (_JOINT) past the start of the piece's message. Paste markup before the
     first piece is skipped; a code fence line yields nothing."""
     events, start, end = [], 0, len(line)
-    if line[:1] not in _GLOG_SEVERITIES:
+    if not line.startswith(_GLOG_SEVERITIES):
         if _FENCE.match(line):
             return events
         start = _QUOTE.match(line).end()
         if line[start - 1:start] == "`":   # a line in Markdown's inline code: `I1007 ... diff: nan`
             line = line.rstrip().removesuffix("`")
             end = len(line)
-    if "\\" in line:   # Markdown escapes: "(\* 1 = 2.3 loss)", "conv1\_1"
-        line = _MARKDOWN_ESCAPE.sub(r"\1", line)
-        end = len(line)
     while start < end:
         prefix = _FULL_PREFIX.match(line, start)
         if prefix is not None:
@@ -282,25 +282,25 @@ class LogFolder:
     Testing net (#k)`. Passes: a pass ends at the `All net params` line (one per forward/backward block:
     iter_size) or when a (phase, layer, blob, kind) repeats within it (test batches print no such line).
     Counters: `lines` (physical lines fed), `unknown_lines` (lines or pieces of no known kind, and known
-    lines whose numbers do not parse), `caffe_lines` (lines holding a message of Caffe's: a known kind; other
-    programs print glog prefixes too), `blank_lines` (blank, or markup such as a code fence),
+    lines whose numbers do not parse), `blank_lines` (blank, or markup such as a code fence),
     `unrecognised_lines` (lines with nothing of Caffe's: no glog prefix, no known message, not part of an
     echoed prototxt); `unrecognised_with_numbers` of those hold a digit, the first few are `samples`;
-    `joined_rows` (rows of a paste wrapped at `wrap_width` columns, joined to the line they continue).
+    `other_lines` (a glog prefix over a message of no known kind: other programs print glog prefixes too;
+    echoed prototxt); `caffe_lines` the rest, Caffe's messages; `joined_rows` (rows of a paste wrapped at
+    `wrap_width` columns, joined to the line they continue). Counted per piece where a paste joined lines.
     """
 
     def __init__(self):
         self.lines = 0
         self.unknown_lines = 0
         self.blank_lines = 0
-        self.caffe_lines = 0
+        self.other_lines = 0
         self.unrecognised_lines = 0
         self.unrecognised_with_numbers = 0
         self.samples: list = []
         self.first_lines: list = []          # the first few non-blank lines, printable (for "not a Caffe log")
         self.wrap_width = 0                  # set by parse_lines / parse_file: the terminal width rows were cut at
         self.joined_rows = 0
-        self._loose_texts = 0             # text pieces no echo took, so far
         self._out: list = []
         self._shapes: dict = {}           # head -> _learn()'s entry
         self._pending: list = []          # train records waiting for their iteration (set when it is known)
@@ -350,24 +350,20 @@ class LogFolder:
             self.first_lines += [_printable(line) for line in lines[:64] if line.strip()][:wanted]
         i, n = 0, len(lines)
         while True:
-            start, i = i, self._fold_blobs(lines, i)
-            self.caffe_lines += i - start
+            i = self._fold_blobs(lines, i)
             if i == n:
                 break
-            loose, pieces, caffe = self._loose_texts, 0, False
-            for kind, fields, prefix in _classify_pieces(lines[i]):
-                self._dispatch(kind, fields, prefix)
-                pieces += 1
-                if kind not in _NOT_CAFFE:
-                    caffe = True
-            if caffe:
-                self.caffe_lines += 1
-            elif not pieces:
+            events = _classify_pieces(lines[i])
+            if not events:
                 self.blank_lines += 1
-            elif self._loose_texts - loose == pieces:   # all text no echo took
-                self._unrecognised(lines[i])
+            for kind, fields, prefix in events:
+                self._dispatch(kind, fields, prefix)
             i += 1
         self.lines += n
+
+    @property
+    def caffe_lines(self) -> int:
+        return self.lines - self.joined_rows - self.blank_lines - self.unrecognised_lines - self.other_lines
 
     def _unrecognised(self, line: str) -> None:
         """Count a line with nothing of Caffe's in it; quote the first few that hold a number."""
@@ -503,8 +499,8 @@ class LogFolder:
     # ---- iterations ----------------------------------------------------------------------------------
     def _on_display(self, m: re.Match, prefix) -> None:
         self._modern = True
-        every = _DISPLAY_EVERY.search(m["rate"])
-        if every is not None and self._display is None and int(every[1]) > 0:
+        every = _DISPLAY_EVERY.search(m["rate"]) if self._display is None else None
+        if every is not None and int(every[1]) > 0:
             self._display = int(every[1])
         self._iteration_line(m, prefix)
 
@@ -700,8 +696,9 @@ class LogFolder:
         echo = self._echo
         if echo is None or echo[2] > _ECHO_CAP:
             self.unknown_lines += 1
-            self._loose_texts += 1
+            self._unrecognised(m["text"])
             return
+        self.other_lines += 1
         echo[1].append(m["text"])
         echo[2] += len(m["text"])
 
@@ -727,6 +724,7 @@ class LogFolder:
 
     def _on_unknown(self, m: re.Match, prefix) -> None:
         self.unknown_lines += 1
+        self.other_lines += 1
         if _NONFINITE_WORD.search(m["text"]):   # a printed non-finite number is evidence, whatever the line
             self._event("nonfinite_text", m["text"].strip(), self._next_iteration)
 
