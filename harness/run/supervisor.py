@@ -178,6 +178,8 @@ def run(spec: dict, run_dir: Path, python_paths: list,
             outcome.dump_rows = row["rows"]
         elif kind == "error":
             outcome.caffe_error = row["text"]
+        elif kind == "started":
+            check.statistics = row.get("statistics", check.statistics)
         elif kind == "end":
             outcome.status = row["status"]
             outcome.iterations_run = row["iterations_run"]
