@@ -47,8 +47,8 @@ def run(args) -> int:
     train_net = loaded.nets["train"][1]
     run_dir = rundir.make(args.run_dir, train_net.name)
     overrides = solver_loader.Overrides(display=args.display, max_iter=args.max_iter,
-                                        snapshot_every=args.snapshot_every)
-    effective, net_files = solver_loader.write_effective(loaded, run_dir, overrides)
+                                        snapshot_every=args.snapshot_every, gpu=args.gpu)
+    effective, net_files, changes = solver_loader.write_effective(loaded, run_dir, overrides)
     solver = solver_loader.solver_info(loaded)
     config_path = run_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -57,7 +57,8 @@ def run(args) -> int:
         "command": " ".join(shlex.quote(a) for a in sys.argv), "cwd": str(Path.cwd()),
         "solver": str(loaded.path), "effective_solver": str(effective),
         "nets": {role: str(src) for role, (src, _) in loaded.nets.items()},
-        "path_notes": loaded.notes, "random_seed": solver.random_seed, "max_iter": max_iter,
+        "path_notes": loaded.notes, "solver_changes": [asdict(change) for change in changes],
+        "random_seed": solver.random_seed, "max_iter": max_iter,
         "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
         "snapshot_every": args.snapshot_every, "config": str(config_path),
         "data_files": provenance.data_files(net for _, net in loaded.nets.values()),
@@ -67,6 +68,8 @@ def run(args) -> int:
     if not args.quiet:
         for note in loaded.notes:
             print(f"note: {note}", file=sys.stderr)
+        for change in changes:
+            print(f"changed: {change.as_text()}", file=sys.stderr)
         print(f"run directory: {run_dir}", file=sys.stderr)
 
     spec = {
