@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import traceback
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import yaml
 
 from ..core import netinfo, rundir
-from ..core.records import read_records
+from ..core.errors import HarnessError
+from ..core.records import IterationEnd, read_records
 from ..rules import config as harness_config
 from ..rules import verdict
 from ..run import gpu, provenance, solver as solver_loader, supervisor
@@ -81,9 +83,37 @@ def run(args) -> int:
         "solver_info": asdict(solver),
     }
     progress = Progress(max_iter, args.quiet)
-    outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
-    progress.done()
-    return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
+    outcome = None
+    try:
+        outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
+        progress.done()
+        return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
+    except HarnessError:   # a message for the user, said by the command line
+        raise
+    except Exception as error:   # our own bug, after Caffe ran: the run still gets its verdict
+        progress.done()
+        return internal_error(run_dir, error, outcome)
+
+
+def internal_error(run_dir: Path, error: Exception, outcome) -> int:
+    """verdict.json with status error, the traceback saved beside it, and a message instead of the traceback;
+    caffe.log and records.jsonl stay as the supervisor left them."""
+    saved = run_dir / "harness-traceback.txt"
+    saved.write_text(traceback.format_exc())
+    message = f"internal error of caffe-harness: {type(error).__name__}: {error}"
+    if outcome is not None:
+        iterations = outcome.iterations_run
+    else:
+        with open(run_dir / "records.jsonl") as stream:
+            iterations = sum(isinstance(r, IterationEnd) for r in read_records(stream))
+    result = verdict.build("error", iterations, [], getattr(outcome, "crosscheck", None), None, source="live",
+                           harness_error={"message": message, "traceback": str(saved)})
+    verdict.write(run_dir / "verdict.json", result)
+    print(f"harness train: {message}\nThis is a bug of the harness, not of your net; please report it with "
+          f"{saved}. Caffe's log {run_dir / 'caffe.log'} and the records of the {iterations} completed "
+          f"iteration(s) in {run_dir / 'records.jsonl'} are kept; {run_dir / 'verdict.json'} says status "
+          "error.", file=sys.stderr)
+    return 2
 
 
 def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool) -> int:
@@ -104,7 +134,8 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
     if not quiet:
         print(text.terminal_summary(result), file=sys.stderr)
     if status == "error":
-        print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}. "
+        # Caffe's words end the first line as Caffe wrote them (often with their own full stop).
+        print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}\n"
               f"Caffe's full log is {run_dir / 'caffe.log'}; the records of the {outcome.iterations_run} "
               f"completed iteration(s) are in {run_dir / 'records.jsonl'}.", file=sys.stderr)
     if outcome.exit_signal:

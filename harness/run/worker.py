@@ -285,12 +285,15 @@ class Worker:
         ignored = []
         if spec.get("weights"):
             for weights in spec["weights"]:
+                self._step("weights", file=weights)
                 ignored += _ignored_source_layers(weights, set(solver.net._layer_names), caffe_pb2)
                 solver.net.copy_from(weights)
                 for test_net in solver.test_nets:
                     test_net.copy_from(weights)
         if spec.get("snapshot"):
+            self._step("snapshot", file=spec["snapshot"])
             solver.restore(spec["snapshot"])
+        self._step("hooks")
 
         nets = self._observe_nets(solver, solver_param, caffe_pb2, text_format)
         (Path(spec["run_dir"]) / "nets.json").write_text(
@@ -330,6 +333,11 @@ class Worker:
                              signal=self.stop_signal)
         self.channel.flush()
         return 0
+
+    def _step(self, step: str, **details) -> None:
+        """Tell the supervisor what comes next, before doing it: a Caffe abort there is that step's."""
+        self.channel.control("step", step=step, **details)
+        self.channel.flush()
 
     def _observe_nets(self, solver, solver_param, caffe_pb2, text_format) -> dict:
         """Describe the train and test nets as Caffe built them and hook an observer to each."""
