@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 
-from ..run.build import TINY_NET, caffe_tool_version, describe_build, read_build_info, run_solver_in_child
+from ..run.build import TINY_NET, caffe_tool_version, caffe_tools, describe_build, read_build_info, run_solver_in_child
 from ..run.provenance import caffe_prefix
 
 
@@ -34,6 +34,7 @@ def run(args) -> int:
             for label, value in describe_build(read_build_info(info_path)):
                 show(label, value)
             show("caffe tool", caffe_tool_version(prefix / "bin" / "caffe"))
+            show("tools", caffe_tools(prefix / "bin"))
         else:
             show("build", f"unknown: no {info_path} (not built by scripts/setup.sh)")
         ok, message = run_solver_in_child(TINY_NET)
