@@ -406,9 +406,10 @@ def _blob_summarizer(caffe, on_gpu: bool) -> tuple:
     own calls where this pycaffe has them (exact, and on the GPU where the blob lives); else on the GPU with
     CuPy, where only the reductions come to the host (pycaffe's .data would copy the whole blob to the host
     and make the next layer copy it back); else with numpy."""
-    if has_caffe_stats(caffe) and os.environ.get(FORCE_NUMPY) != "numpy":
+    forced = os.environ.get(FORCE_NUMPY) == "numpy"
+    if has_caffe_stats(caffe) and not forced:
         return summarize_blob, "caffe"
-    if on_gpu and gpu_stats.cupy_available():
+    if on_gpu and not forced and gpu_stats.cupy_available():
         return gpu_stats.summarize_blob, "cupy"
     return (lambda blob, which, with_sumsq=False: summarize(getattr(blob, which), with_sumsq)), "numpy"
 
