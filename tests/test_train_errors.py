@@ -35,6 +35,7 @@ def test_a_shape_mismatch_while_copying_weights_names_that_step_in_caffes_words(
     assert error.startswith(f"while copying weights from {weights} (after the nets were set up): ")
     assert "Cannot copy param 0 weights from layer 'classifier'; shape mismatch." in error
     assert "setting up layer" not in error
+    assert verdict(run_dir)["crosscheck"]["method"] is None       # nothing was measured: no way to say how
     # Caffe's own last sentence, whole, and not followed by a full stop of ours.
     assert error.endswith("rename the layer.")
     assert "rename the layer..\n" not in result.stderr and "rename the layer.\n" in result.stderr

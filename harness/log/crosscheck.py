@@ -65,7 +65,8 @@ class Mismatch:
 
 @dataclass
 class CrossCheck:
-    statistics: str = "numpy"     # where the harness's numbers come from: caffe (exact), numpy or cupy
+    statistics: Optional[str] = None   # where the harness's numbers come from: caffe (exact), numpy or cupy;
+                                       # None until the worker says (it never does when set-up fails)
     compared: int = 0
     overflowed: int = 0
     max_rel_error: float = 0.0
@@ -139,7 +140,7 @@ class CrossCheck:
             "unmatched_harness_values": len(self._harness),
             "overflowed": self.overflowed,
             "max_rel_error": self.max_rel_error,
-            "method": "exact" if self.exact else "tolerance",
+            "method": "exact" if self.exact else ("tolerance" if self.statistics else None),
             "statistics": self.statistics,
             "max_rel_tolerance": self.max_rel_tolerance,
             "mismatches": [_mismatch_entry(m) for m in self.mismatches[:keep]],
