@@ -97,7 +97,7 @@ class Judgement:
         """The pins beside the verdict, each difference in a sentence, and where to look further."""
         lines = [f"{net.name}: the verdict from {SOURCE_NAMES[self.source]} differs from {net.folder / EXPECTED_FILE}"]
         if self.verdict is not None:
-            log_text = Path(self.log).read_text(errors="replace") if self.log and Path(self.log).is_file() else ""
+            log_text = _read(self.log) if self.log else ""
             lines += ["", side_by_side(self.pins, self.verdict, self.differences, log_text), ""]
         lines += [f"  {difference}" for difference in self.differences]
         lines.append(f"run directory: {self.run_dir}")
@@ -137,57 +137,50 @@ class NetRun:
         if saved.is_file():
             return Judgement(**json.loads(saved.read_text()))
         started = time.monotonic()
-        judgement = self._live() if source == LIVE else self._from_log(source, self._once(LIVE))
+        judgement = self._judged(source)
         judgement.seconds = time.monotonic() - started
         self.run_dir.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(asdict(judgement)))
         return judgement
 
-    def _live(self) -> Judgement:
-        """Generate the folder's data, train it under the harness, and compare the verdict with the pins."""
-        net, expected = self.net, self.net.expected
-        judgement = Judgement(LIVE, expected, None, [], str(self.run_dir), str(self.run_dir / "caffe.log"))
+    def _judged(self, source: str) -> Judgement:
+        """The verdict from `source` compared with its pins; what kept it from a verdict is a difference too."""
+        live = source == LIVE
+        pins = self.net.expected if live else expected_from_log(self.net.expected)
+        judgement = Judgement(source, pins, None, [], str(self.run_dir if live else self.run_dir / f"parsed-{source}"))
         try:
-            if (net.folder / "make_data.py").is_file():
-                made = subprocess.run([sys.executable, "make_data.py"], cwd=net.folder, capture_output=True,
-                                      text=True, timeout=self.timeout, env=self.env)
-                if made.returncode != 0:
-                    judgement.differences.append(f"make_data.py failed (exit {made.returncode}): {tail(made.stderr)}")
-                    return judgement
-            # In the net folder, like make_data.py: paths in train_args are relative to it.
-            run = train(net.folder.resolve() / "solver.prototxt", self.run_dir,
-                        ["--quiet", "--no-html", *expected.get("train_args", [])], cwd=net.folder, env=self.env,
-                        timeout=self.timeout)
+            verdict, log = self._train() if live else self._judge_log(source, Path(judgement.run_dir))
         except subprocess.TimeoutExpired:
             judgement.differences.append(f"timed out after {self.timeout:g} s")
             return judgement
         except HarnessError as error:
             judgement.differences.append(str(error))
             return judgement
-        judgement.verdict = run.verdict.data
-        judgement.differences = compare(expected, judgement.verdict, _read(run.log))
+        judgement.verdict, judgement.log = verdict, str(log)
+        judgement.differences = compare(pins, verdict, _read(log))
         return judgement
 
-    def _from_log(self, source: str, live: Judgement) -> Judgement:
-        """`harness parse` of the live run's caffe.log, or of plain caffe's log on the same solver."""
-        pins = expected_from_log(self.net.expected)
-        out = self.run_dir / f"parsed-{source}"
-        judgement = Judgement(source, pins, None, [], str(out))
+    def _train(self) -> tuple:
+        """Generate the folder's data and train it under the harness: (verdict, caffe.log)."""
+        net = self.net
+        if (net.folder / "make_data.py").is_file():
+            made = subprocess.run([sys.executable, "make_data.py"], cwd=net.folder, capture_output=True,
+                                  text=True, timeout=self.timeout, env=self.env)
+            if made.returncode != 0:
+                raise HarnessError(f"make_data.py failed (exit {made.returncode}): {tail(made.stderr)}")
+        # In the net folder, like make_data.py: paths in train_args are relative to it.
+        run = train(net.folder.resolve() / "solver.prototxt", self.run_dir,
+                    ["--quiet", "--no-html", *net.expected.get("train_args", [])], cwd=net.folder, env=self.env,
+                    timeout=self.timeout)
+        return run.verdict.data, run.log
+
+    def _judge_log(self, source: str, out: Path) -> tuple:
+        """`harness parse` of the live run's caffe.log, or of plain caffe's log on the same solver: (verdict, log)."""
+        live = self._once(LIVE)
         if live.verdict is None:
-            judgement.differences.append(f"nothing to judge: the live run failed ({'; '.join(live.differences)})")
-            return judgement
-        try:
-            log = self.run_dir / "caffe.log" if source == LOG else self._train_with_caffe_binary()
-            judgement.log = str(log)
-            judgement.verdict = self._parse(log, out)
-        except subprocess.TimeoutExpired:
-            judgement.differences.append(f"judging {SOURCE_NAMES[source]} timed out after {self.timeout:g} s")
-            return judgement
-        except HarnessError as error:
-            judgement.differences.append(str(error))
-            return judgement
-        judgement.differences = compare(pins, judgement.verdict, _read(log))
-        return judgement
+            raise HarnessError(f"nothing to judge: the live run failed ({'; '.join(live.differences)})")
+        log = self.run_dir / "caffe.log" if source == LOG else self._train_with_caffe_binary()
+        return self._parse(log, out), log
 
     def _parse(self, log: Path, out: Path) -> dict:
         parsed = subprocess.run([sys.executable, "-m", "harness", "parse", str(log), "--out", str(out), "--quiet",
