@@ -21,7 +21,8 @@ from ..testing.training import blas_env, blas_threads
 def add_arguments(parser) -> None:
     parser.add_argument("dirs", nargs="+", metavar="DIR",
                         help="a net folder with expected.yaml, or a folder with such folders below it (e.g. prototxt/)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="nets to run at once (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="nets to run at once (default 1), each Caffe run with cores / N BLAS threads")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run directories (under runs/check-<UTC time>/) instead of deleting them")
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
