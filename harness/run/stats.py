@@ -41,7 +41,8 @@ class Summary(NamedTuple):
 
 def has_caffe_stats(caffe) -> bool:
     """Whether this pycaffe has Blob.debug_stats (a build of scripts/setup.sh), so summarize_blob works."""
-    return hasattr(caffe._caffe.Blob, "debug_stats")   # pycaffe does not re-export Blob
+    blob_class = getattr(getattr(caffe, "_caffe", None), "Blob", None)   # pycaffe does not re-export Blob
+    return hasattr(blob_class, "debug_stats")
 
 
 def summarize_blob(blob, which: str = "data", with_sumsq: bool = False) -> Summary:
