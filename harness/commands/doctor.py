@@ -11,7 +11,7 @@ import importlib.metadata
 import sys
 
 from ..run import caffe_dir, capabilities
-from ..run.build import TINY_NET, caffe_tool_version, describe_build, read_build_info, run_solver_in_child
+from ..run.build import TINY_NET, caffe_tool_version, caffe_tools, describe_build, read_build_info, run_solver_in_child
 from ..run.provenance import caffe_prefix
 
 
@@ -46,6 +46,7 @@ def run(args) -> int:
                 for label, value in describe_build(read_build_info(info_path)):
                     show(label, value)
                 show("caffe tool", caffe_tool_version(prefix / "bin" / "caffe"))
+                show("tools", caffe_tools(prefix / "bin"))
             else:
                 show("build", f"unknown: no {info_path} (not built by scripts/setup.sh)")
         found = capabilities.probe()
