@@ -634,3 +634,10 @@ def test_fuzz_pastes_in_the_new_formats_never_crash_and_count_every_line(lines, 
     assert folder.lines == len(rows)
     assert folder.caffe_lines + folder.blank_lines + folder.unrecognised_lines <= folder.lines
     assert len(folder.samples) <= 5 and all(len(s) <= 160 for s in folder.samples)
+
+
+def test_a_line_behind_an_unknown_prefix_is_still_caffes():
+    folder = glog.LogFolder()
+    recs = parsed("... sgd_solver.cpp:106] Iteration 0, lr = -nan\n[2017-10-16 12:00:00] Iteration 5, lr = 0.1", folder)
+    assert [(r.iteration, r.lr) for r in recs][1:] == [(5, 0.1)] and math.isnan(recs[0].lr)
+    assert (folder.caffe_lines, folder.unrecognised_lines) == (2, 0)

@@ -68,7 +68,8 @@ def test_standard_input_and_gzip_give_the_verdict_of_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"", bytes(random.Random(7).getrandbits(8) for _ in range(200_000)),
-                                     b"Epoch: [0][10/5005]  Loss nan (nan)  Acc@1 0.000\n" * 20])
+                                     b"Epoch: [0][10/5005]  Loss nan (nan)  Acc@1 0.000\n" * 20],
+                         ids=["empty", "random-bytes", "another-framework"])
 def test_what_is_not_a_caffe_log_is_refused_with_what_was_read(tmp_path, content):
     path = tmp_path / "paste.log"
     path.write_bytes(content)

@@ -267,7 +267,8 @@ def _understood(folder) -> dict:
             "other_log_lines": folder.other_lines,
             "blank_or_markup": folder.blank_lines,
             "not_recognised": folder.unrecognised_lines,
-            "not_recognised_with_numbers": folder.unrecognised_with_numbers, "samples": list(folder.samples),
+            "not_recognised_with_numbers": folder.unrecognised_with_numbers,
+            "numbers_not_read": folder.unreadable_numbers, "samples": list(folder.samples),
             "wrap_width": folder.wrap_width or None, "rows_joined": folder.joined_rows}
 
 

@@ -284,7 +284,8 @@ class LogFolder:
     Counters: `lines` (physical lines fed), `unknown_lines` (lines or pieces of no known kind, and known
     lines whose numbers do not parse), `blank_lines` (blank, or markup such as a code fence),
     `unrecognised_lines` (lines with nothing of Caffe's: no glog prefix, no known message, not part of an
-    echoed prototxt); `unrecognised_with_numbers` of those hold a digit, the first few are `samples`;
+    echoed prototxt); `unrecognised_with_numbers` of those hold a digit; `unreadable_numbers` (lines of a known
+    kind whose number does not parse); the first few of both are `samples`;
     `other_lines` (a glog prefix over a message of no known kind: other programs print glog prefixes too;
     echoed prototxt); `caffe_lines` the rest, Caffe's messages; `joined_rows` (rows of a paste wrapped at
     `wrap_width` columns, joined to the line they continue). Counted per piece where a paste joined lines.
@@ -295,8 +296,10 @@ class LogFolder:
         self.unknown_lines = 0
         self.blank_lines = 0
         self.other_lines = 0
+        self._loose_texts = 0             # text pieces no echo took, so far
         self.unrecognised_lines = 0
         self.unrecognised_with_numbers = 0
+        self.unreadable_numbers = 0
         self.samples: list = []
         self.first_lines: list = []          # the first few non-blank lines, printable (for "not a Caffe log")
         self.wrap_width = 0                  # set by parse_lines / parse_file: the terminal width rows were cut at
@@ -353,17 +356,27 @@ class LogFolder:
             i = self._fold_blobs(lines, i)
             if i == n:
                 break
-            events = _classify_pieces(lines[i])
+            loose, events = self._loose_texts, _classify_pieces(lines[i])
             if not events:
                 self.blank_lines += 1
             for kind, fields, prefix in events:
                 self._dispatch(kind, fields, prefix)
+            # Text before a known message (an unknown prefix, "... solver.cpp:106]") leaves the line Caffe's.
+            if self._loose_texts != loose and self._loose_texts - loose == len(events):
+                self._unrecognised(lines[i])
             i += 1
         self.lines += n
 
     @property
     def caffe_lines(self) -> int:
         return self.lines - self.joined_rows - self.blank_lines - self.unrecognised_lines - self.other_lines
+
+    def _unreadable(self, text: str) -> None:
+        """Count a line of a known kind whose number does not parse (cut off, mangled); quote the first few."""
+        self.unknown_lines += 1
+        self.unreadable_numbers += 1
+        if len(self.samples) < _SAMPLES:
+            self.samples.append(_printable(text))
 
     def _unrecognised(self, line: str) -> None:
         """Count a line with nothing of Caffe's in it; quote the first few that hold a number."""
@@ -460,7 +473,7 @@ class LogFolder:
                 try:
                     value = _number(number)
                 except ValueError:
-                    self.unknown_lines += 1
+                    self._unreadable(line)
                     continue
             test = self._test
             if test is not None:
@@ -491,7 +504,7 @@ class LogFolder:
         try:
             values = [_number(text.strip()) for text in m.group("l1_data", "l1_diff", "l2_data", "l2_diff")]
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
             return
         self._pending.append(ParamNorms(None, TRAIN, self._pass, *values))
         self._new_pass()
@@ -515,7 +528,7 @@ class LogFolder:
         try:
             self._event("final_loss", repr(_number(m["loss"])), iteration)
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
 
     def _iteration_line(self, m: re.Match, prefix) -> None:
         """`Iteration N ...loss = L`: the buffered train lines are iteration N's; its outputs and lr follow."""
@@ -531,7 +544,7 @@ class LogFolder:
         try:
             smoothed = _number(m["loss"])
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
             smoothed = None
         if self._early_lr is not None and self._early_lr[0] == iteration:
             lr, self._early_lr = self._early_lr[1], None
@@ -551,7 +564,7 @@ class LogFolder:
                 it.loss_terms.append(_number(m["weighted"]))
                 it.loss_weights[m["name"]] = _number(m["weight"])
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
             return
         _add_output(it.outputs, m["name"], value)
 
@@ -560,7 +573,7 @@ class LogFolder:
         try:
             lr = _number(m["lr"])
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
             lr = None
         if it is not None and it.iteration in (iteration, None):
             it.iteration, it.lr = iteration, lr
@@ -605,22 +618,22 @@ class LogFolder:
         self._next_iteration = max(self._next_iteration or 0, iteration)
 
     def _on_test_output(self, m: re.Match, prefix) -> None:
-        if self._add_test_output(m["name"], m["value"]) and m["weight"] is not None:
+        if self._add_test_output(m["name"], m) and m["weight"] is not None:
             try:
                 self._test.loss_weights[m["name"]] = _number(m["weight"])
             except ValueError:
-                self.unknown_lines += 1
+                self._unreadable(m.string)
 
     def _on_test_score(self, m: re.Match, prefix) -> None:
         test, index = self._test, int(m["index"])
         produced = self._produced.get(test.net, ()) if test is not None else ()
-        self._add_test_output(produced[index] if index < len(produced) else f"Test score #{index}", m["value"])
+        self._add_test_output(produced[index] if index < len(produced) else f"Test score #{index}", m)
 
-    def _add_test_output(self, name: str, text: str) -> bool:
+    def _add_test_output(self, name: str, m: re.Match) -> bool:
         try:
-            value = _number(text)
+            value = _number(m["value"])
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
             return False
         test = self._test
         if test is None:   # a paste of the test outputs alone: the first test net, at the best guess
@@ -680,7 +693,7 @@ class LogFolder:
             data = _number(m["data"]) if m["data"] is not None else None
             update = Update(m["layer"], f"param blob {m['param']}", data, _number(m["diff"]))
         except ValueError:
-            self.unknown_lines += 1
+            self._unreadable(m.string)
             return
         self._out.append(update.event(self._last_display if self._last_display is not None else self._guess()))
 
@@ -696,7 +709,7 @@ class LogFolder:
         echo = self._echo
         if echo is None or echo[2] > _ECHO_CAP:
             self.unknown_lines += 1
-            self._unrecognised(m["text"])
+            self._loose_texts += 1
             return
         self.other_lines += 1
         echo[1].append(m["text"])

@@ -278,12 +278,13 @@ def _understood(lines: dict) -> str:
     text = (f"Read {lines['lines']} lines: {lines['caffe_lines']} of Caffe's messages, {lines['other_log_lines']} "
             f"other log lines (glog prefix, echoed prototxt), {lines['blank_or_markup']} blank or markup, "
             f"{lines['not_recognised']} not recognised ({lines['not_recognised_with_numbers']} of them holding a "
-            f"number).")
+            f"number)" + (f"; {lines['numbers_not_read']} of Caffe's lines had a number that does not parse (cut "
+                          f"off?)" if lines.get("numbers_not_read") else "") + ".")
     if lines.get("wrap_width"):
         text += (f" The paste was wrapped at {lines['wrap_width']} columns: {lines['rows_joined']} rows were joined "
                  f"to the lines they continue.")
     if lines.get("samples"):
-        text += " Not recognised:\n\n" + "\n".join(f"    {sample}" for sample in lines["samples"])
+        text += " Not read:\n\n" + "\n".join(f"    {sample}" for sample in lines["samples"])
     return text
 
 

@@ -369,7 +369,10 @@ class Nonfinite(Rule):
                                   output="loss", span=_range(previous, iteration))
 
     def _lr(self, iteration, lr, previous):
-        message = f"The learning rate Caffe printed is {lr} {_when(iteration, previous)}: the schedule is broken."
+        message = (f"The learning rate Caffe printed is {lr} {_when(iteration, previous)}: the schedule computes no "
+                   f"number (a `poly` policy without `max_iter`, an `inv`/`exp` gamma or power out of range, a "
+                   f"`multistep` without `stepvalue`), so every update turns the weights non-finite. A lower "
+                   f"`base_lr` does nothing for it.")
         return self._line_finding(iteration, "update", SOLVER, "lr", lr, message, "lr_out_of_range", TRAIN,
                                   [suggest.check_schedule(self.context.solver)], span=_range(previous, iteration))
 

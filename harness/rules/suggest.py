@@ -96,8 +96,9 @@ def fix_backward(layer: str) -> str:
 
 
 def check_schedule(solver: Optional[SolverInfo]) -> str:
-    return (f"check `base_lr`, `lr_policy` and its `gamma` / `power` / `stepsize` in {solver_file(solver)}: "
-            f"a step schedule multiplies by gamma at every step (0.1 lowers, 10 raises)")
+    return (f"check `base_lr`, `lr_policy` and its `gamma` / `power` / `stepsize` / `max_iter` in "
+            f"{solver_file(solver)}: a step schedule multiplies by gamma at every step (0.1 lowers, 10 raises), "
+            f"`poly` divides by max_iter")
 
 
 def add_batchnorm(layer: LayerInfo) -> str:
