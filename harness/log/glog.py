@@ -78,7 +78,7 @@ _MESSAGES = (
     ("norms", "[Backward]", r"\[Backward\] All net params \(data, diff\): L1 norm = \((?P<l1_data>[^,]+), "
                             r"(?P<l1_diff>[^)]+)\); L2 norm = \((?P<l2_data>[^,]+), (?P<l2_diff>[^)]+)\)"),
     # X is Caffe's uninitialised throughput at iteration 0: anything at all.
-    ("display", "Iteration", r"Iteration (?P<iteration>\d+) \((?P<rate>.*)\), loss = (?P<loss>\S+)$"),
+    ("display", "Iteration", r"Iteration (?P<iteration>\d+) \(.*\), loss = (?P<loss>\S+)$"),
     # After max_iter (and the display line of Caffe before 2016).
     ("final_loss", "Iteration", r"Iteration (?P<iteration>\d+), loss = (?P<loss>\S+)$"),
     # NVCaffe goes on: "lr = 0.0001, m = 0.9, wd = 0.0004, gs = 1".
@@ -113,7 +113,7 @@ _ANYWHERE = _BY_WORD.pop(None)
 _BY_WORD = {word: tuple(patterns + _ANYWHERE) for word, patterns in _BY_WORD.items()}  # what to try, in order
 _ANYWHERE = tuple(_ANYWHERE)
 _ALL = re.compile(r"(?P<text>.*)$", re.S)
-_DISPLAY_EVERY = re.compile(r"s/(\d+) iters?$")   # "(0.5 iter/s, 39.7s/20 iters)": the solver's display
+_DISPLAY_EVERY = re.compile(r"s/(\d+) iters?\), loss = ")   # "(0.5 iter/s, 39.7s/20 iters)": the solver's display
 _SNAPSHOT_ITERATION = re.compile(r"_iter_(\d+)\.\w+$")  # Caffe names snapshots <prefix>_iter_<N>.<ext>
 
 # Every kind classify() yields: the message kinds above ("blob" is a debug line), "fatal" (any F-level
@@ -155,7 +155,6 @@ def _number(text: str) -> float:
         raise
 
 
-_GLOG_SEVERITIES = ("I", "W", "E", "F")
 _MARKDOWN_ESCAPE = re.compile(r"\\([*_#\[\]])")
 
 
@@ -203,15 +202,17 @@ def _classify_pieces(line: str) -> list:
     at a glog prefix or a marker (_JOINT) past the start of the piece's message. Paste markup before the
     first piece is skipped; a code fence line yields nothing."""
     events, start, end = [], 0, len(line)
-    if not line.startswith(_GLOG_SEVERITIES):
+    prefix = _FULL_PREFIX.match(line)
+    if prefix is None:   # not a plain glog line: paste markup may come first
         if _FENCE.match(line):
             return events
         start = _QUOTE.match(line).end()
         if line[start - 1:start] == "`":   # a line in Markdown's inline code: `I1007 ... diff: nan`
             line = line.rstrip().removesuffix("`")
             end = len(line)
+        if start:
+            prefix = _FULL_PREFIX.match(line, start)
     while start < end:
-        prefix = _FULL_PREFIX.match(line, start)
         if prefix is not None:
             body = prefix.end()
         else:
@@ -224,6 +225,7 @@ def _classify_pieces(line: str) -> list:
         if event is not None:
             events.append(event)
         start = stop
+        prefix = _FULL_PREFIX.match(line, start) if start < end else None
     return events
 
 
@@ -512,7 +514,7 @@ class LogFolder:
     # ---- iterations ----------------------------------------------------------------------------------
     def _on_display(self, m: re.Match, prefix) -> None:
         self._modern = True
-        every = _DISPLAY_EVERY.search(m["rate"]) if self._display is None else None
+        every = _DISPLAY_EVERY.search(m.string) if self._display is None else None
         if every is not None and int(every[1]) > 0:
             self._display = int(every[1])
         self._iteration_line(m, prefix)
@@ -799,6 +801,7 @@ def _record_lists(lines: Iterable[str], folder: LogFolder) -> Iterator[list]:
 # then each row of that width and the rows that continue it are one line again.
 _MIN_WRAP_WIDTH = 40
 _MIN_WRAPS = 2
+_WRAP_SAMPLE = 2000     # lines the width is judged on
 _LINE_START = re.compile(r"(?:(?:[ \t]*>)+ ?)?(?:[ \t]*[-*+][ \t]+)?[ \t]*(?:[IWEF]?\d{4}(?:\d{4})?[ \t]+\d\d:\d\d"
                          r"|[IWEF]\d\d:\d\d:\d\d|\d{9,11}[ \t]+[A-Z]+:|\[(?:Forward|Backward|Update)\]|Iteration \d"
                          r"|(?:Train|Test) net output|Test score|```|~~~)")
@@ -814,7 +817,7 @@ def _continues(row: str, following: str) -> bool:
 
 
 def _wrap_width(lines: list) -> int:
-    rows = [line.rstrip("\r\n") for line in lines]
+    rows = [line.rstrip("\r\n") for line in lines[:_WRAP_SAMPLE]]
     width = max(map(len, rows), default=0)
     if width < _MIN_WRAP_WIDTH:
         return 0
