@@ -37,6 +37,7 @@ from typing import Optional
 import yaml
 
 from ..core.errors import HarnessError
+from ..run import gpu
 
 EXPECTED_FILE = "expected.yaml"
 STATUSES = ("ok", "halted", "error")
@@ -61,6 +62,8 @@ def add_arguments(parser) -> None:
                         help="give up on a net after this long (default 600)")
     parser.add_argument("--caffe-binary", action="store_true",
                         help="also train each net with the plain `caffe` tool and judge its log with `harness parse`")
+    parser.add_argument("--gpu", type=int, metavar="N",
+                        help="train on GPU N (`harness train --gpu N`, `caffe train -gpu N`) against the same pins")
 
 
 @dataclass
@@ -235,7 +238,8 @@ def _summary(verdict: Optional[dict]) -> str:
     return " ".join(parts)
 
 
-def check_net(folder: Path, run_dir: Path, timeout: float, caffe_binary: bool = False) -> Outcome:
+def check_net(folder: Path, run_dir: Path, timeout: float, caffe_binary: bool = False,
+              gpu: Optional[int] = None) -> Outcome:
     """Generate the folder's data, train it under the harness, and compare the verdict, and the verdicts
     judged from its log (and from plain caffe's log)."""
     outcome = Outcome(folder, load_expected(folder / EXPECTED_FILE))
@@ -250,6 +254,7 @@ def check_net(folder: Path, run_dir: Path, timeout: float, caffe_binary: bool = 
         # In the net folder, like make_data.py: paths in train_args are relative to it.
         trained = subprocess.run([sys.executable, "-m", "harness", "train", str(folder / "solver.prototxt"),
                                   "--run-dir", str(run_dir), "--quiet", "--no-html",
+                                  *([] if gpu is None else ["--gpu", str(gpu)]),
                                   *outcome.expected.get("train_args", [])],
                                  cwd=folder, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -269,7 +274,7 @@ def check_net(folder: Path, run_dir: Path, timeout: float, caffe_binary: bool = 
     logs = {"log": log_path}
     try:
         if caffe_binary:
-            logs["caffe"] = _train_with_caffe_binary(folder, run_dir, outcome.expected, timeout)
+            logs["caffe"] = _train_with_caffe_binary(folder, run_dir, outcome.expected, timeout, gpu)
         for source, path in logs.items():
             outcome.log_verdicts[source] = verdict = _parse(path, run_dir / f"parsed-{source}", timeout,
                                                             _rule_options(outcome.expected.get("train_args", [])), folder)
@@ -308,7 +313,8 @@ def _parse(log: Path, out: Path, timeout: float, options: list, cwd: Path) -> di
     return json.loads((out / "verdict.json").read_text())
 
 
-def _train_with_caffe_binary(folder: Path, run_dir: Path, expected: dict, timeout: float) -> Path:
+def _train_with_caffe_binary(folder: Path, run_dir: Path, expected: dict, timeout: float,
+                             gpu: Optional[int] = None) -> Path:
     """`caffe train` on the run's effective solver (debug_info on, display 1, absolute paths), in the net
     folder, with its Python layers importable; returns the log it wrote."""
     worker = json.loads((run_dir / "worker.json").read_text())
@@ -319,7 +325,8 @@ def _train_with_caffe_binary(folder: Path, run_dir: Path, expected: dict, timeou
     log = run_dir / "caffe-binary.log"
     with open(log, "w") as stream:
         subprocess.run([str(Path(sys.executable).parent / "caffe"), "train", "-solver", str(run_dir / "solver.prototxt"),
-                        *weights], cwd=folder, stdout=stream, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+                        *weights, *([] if gpu is None else ["-gpu", str(gpu)])],
+                       cwd=folder, stdout=stream, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     return log
 
 
@@ -352,6 +359,8 @@ def run(args) -> int:
         raise HarnessError("two net folders share a name; check them in separate runs.")
     if args.jobs < 1:
         raise HarnessError("--jobs must be at least 1.")
+    if args.gpu is not None:
+        gpu.require_gpu(args.gpu)               # one refusal up front instead of one per net
     if args.keep:
         root = Path("runs") / ("check-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         root.mkdir(parents=True, exist_ok=True)
@@ -373,7 +382,7 @@ def _check_all(folders, root: Path, args) -> list:
     done = []
 
     def one(folder: Path) -> Outcome:
-        outcome = check_net(folder.resolve(), (root / folder.name).resolve(), args.timeout, args.caffe_binary)
+        outcome = check_net(folder.resolve(), (root / folder.name).resolve(), args.timeout, args.caffe_binary, args.gpu)
         done.append(folder)
         result = "as expected" if not outcome.differences else "DIFFERS"
         print(f"[{len(done)}/{len(folders)}] {folder.name}: {result} ({outcome.seconds:.1f} s)",

@@ -6,19 +6,25 @@ from where pycaffe lives, without importing caffe here (harness/run/build.py).
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sys
 
+from ..core.errors import HarnessError
+from ..run import gpu
 from ..run.build import TINY_NET, caffe_tool_version, describe_build, read_build_info, run_solver_in_child
 from ..run.provenance import caffe_prefix
 
 
 def add_arguments(parser) -> None:
-    """No options: the doctor always does the same checks."""
+    parser.add_argument("--gpu", type=int, metavar="N",
+                        help="also train the tiny net on GPU N (after the CPU), as `harness train --gpu N` would")
 
 
 def run(args) -> int:
     problems: list[str] = []
     print("caffe-harness doctor")
+    if os.environ.get("CAFFE_HARNESS_BUNDLE"):     # set by the CUDA bundle's launchers (docs/gpu.md)
+        show("bundle", os.environ["CAFFE_HARNESS_BUNDLE"])
     show("Python", f"{sys.version.split()[0]} ({sys.executable})")
     for package in ("numpy", "protobuf"):
         show(package, package_version(package))
@@ -40,6 +46,8 @@ def run(args) -> int:
         show("solver", message)
         if not ok:
             problems.append(message)
+        if args.gpu is not None:
+            problems += check_gpu(args.gpu)
 
     if problems:
         print("NOT OK:")
@@ -48,6 +56,19 @@ def run(args) -> int:
         return 1
     print("OK")
     return 0
+
+
+def check_gpu(device: int) -> list[str]:
+    """The GPU line and the tiny net on GPU `device`; the problems found."""
+    try:
+        gpu.require_gpu(device)
+    except HarnessError as error:
+        return [str(error)]
+    names = gpu.nvidia_smi_gpus() or []
+    show("GPU", next((name for name in names if name.startswith(f"GPU {device}:")), f"GPU {device}"))
+    ok, message = run_solver_in_child(TINY_NET, gpu=device)
+    show("solver (GPU)", message)
+    return [] if ok else [message]
 
 
 def show(label: str, value: str) -> None:
