@@ -51,7 +51,7 @@ if [ "$build" = cpu ] || { [ "$build" = auto ] && { [ -z "$cublas_dir" ] || [ -z
   if [ "$build" = cpu ]; then
     CAFFE_HARNESS_BUNDLE="$bundle, CPU build of Caffe (CAFFE_HARNESS_BUILD=cpu)"
   else
-    CAFFE_HARNESS_BUNDLE="$bundle, CPU build of Caffe: no cuBLAS 13 (libcublas.so.13 + libcublasLt.so.13) or no cuRAND 10 (libcurand.so.10) found for the CUDA build; install them (pip install nvidia-cublas nvidia-curand, or the CUDA toolkit) or name their folder in CAFFE_HARNESS_CUDA_LIBS ($bundle/README.md)"
+    CAFFE_HARNESS_BUNDLE="$bundle, CPU build of Caffe, since cuBLAS 13 / cuRAND 10 were not found ($bundle/README.md: where they are looked for)"
   fi
 else
   if [ -z "$cublas_dir" ] || [ -z "$curand_dir" ]; then
