@@ -8,6 +8,7 @@ The bundle's tests are `slow` (unpacking, then the whole zoo) and skip unless a 
 build of Caffe. Those of the `verify` check itself run on hand-made folders, always.
 """
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -148,3 +149,27 @@ def test_the_zoo_check_passes_with_the_cuda_build_in_cpu_mode(bundle, tmp_path):
     nets = len(list(zoo.glob("*/expected.yaml")))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"{nets} of {nets} nets as expected." in result.stdout
+
+
+def test_the_selftest_comparison_flags_a_moved_anomaly_and_a_mismatch(tmp_path):
+    """scripts/gpu-selftest-compare.py on two hand-made `harness check --keep` folders."""
+    verdict = {"status": "halted", "anomaly": {"kind": "nonfinite", "iteration": 3, "phase": "forward",
+                                               "layer": "fc2", "blob": "fc2"},
+               "warnings": [{"kind": "exploding"}], "crosscheck": {"compared": 96, "mismatched": 0}}
+    for device in ("cpu", "gpu"):
+        for net in ("exploding_lr", "healthy"):
+            (tmp_path / device / net).mkdir(parents=True)
+            text = verdict if net == "exploding_lr" else {"status": "ok", "crosscheck": {"compared": 5, "mismatched": 0}}
+            (tmp_path / device / net / "verdict.json").write_text(json.dumps(text))
+    compare = [sys.executable, str(ROOT / "scripts" / "gpu-selftest-compare.py"), str(tmp_path / "cpu"),
+               str(tmp_path / "gpu")]
+    same = subprocess.run(compare, capture_output=True, text=True)
+    assert same.returncode == 0, same.stdout
+    assert "| exploding_lr | halted nonfinite@3 forward fc2/fc2 +exploding |" in same.stdout
+    assert "2 nets; verdicts equal on CPU and GPU: 2; GPU cross-check: 101 values compared, 0 mismatched." in same.stdout
+    moved = dict(verdict, anomaly=dict(verdict["anomaly"], iteration=4), crosscheck={"compared": 96, "mismatched": 1})
+    (tmp_path / "gpu" / "exploding_lr" / "verdict.json").write_text(json.dumps(moved))
+    differs = subprocess.run(compare, capture_output=True, text=True)
+    assert differs.returncode == 1
+    assert "nonfinite@4 forward fc2/fc2 +exploding | **NO** | 96 / 1 |" in differs.stdout
+    assert "verdicts equal on CPU and GPU: 1; GPU cross-check: 101 values compared, 1 mismatched." in differs.stdout
