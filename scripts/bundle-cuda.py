@@ -315,12 +315,14 @@ def verify(root: Path) -> list:
     """What in ROOT is resolved from outside it, other than glibc, the driver and cuBLAS/cuRAND: a list of
     sentences (empty when all is well), after printing what was looked at."""
     root = root.resolve()
-    problems, elves, from_system = [], 0, set()
+    problems, elves, from_system, glibc = [], 0, set(), (2, 0)
     for path in sorted(root.rglob("*")):
         if not is_elf(path):
             continue
         elves += 1
-        dynamic = run(["readelf", "-d", str(path)]).stdout
+        dynamic = run(["readelf", "-d", "-V", "-W", str(path)]).stdout
+        for version in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", dynamic):
+            glibc = max(glibc, tuple(map(int, version)))
         for kind, value in re.findall(r"\((RPATH|RUNPATH)\)\s+Library \w+: \[(.*)\]", dynamic):
             outside = [entry for entry in value.split(":") if entry and not entry.startswith("$ORIGIN")]
             if outside:
@@ -334,7 +336,8 @@ def verify(root: Path) -> list:
                     from_system.add(name)
                 else:
                     problems.append(f"{path.relative_to(root)}: {name} resolved from the system ({where})")
-    print(f"verify: {elves} ELF files; from the system: {', '.join(sorted(from_system))} (glibc); "
+    print(f"verify: {elves} ELF files, needing glibc >= {glibc[0]}.{glibc[1]}; from the system: "
+          f"{', '.join(sorted(from_system))} (glibc); "
           f"left to the target: {', '.join(sorted(DRIVER | TARGET_CUDA))}; {len(problems)} problem(s)")
     return problems
 

@@ -96,6 +96,8 @@ def test_nothing_but_glibc_is_resolved_from_the_system(bundle):
     assert result.returncode == 0, result.stdout
     line = result.stdout.splitlines()[0]
     assert "0 problem(s)" in line and "from the system: ld-linux-x86-64.so.2" in line
+    needs = tuple(map(int, line.split("needing glibc >= ")[1].split(";")[0].split(".")))
+    assert needs <= (2, 36), line     # the oldest glibc the bundle promises to run on
     count = int(line.split("verify: ")[1].split(" ELF")[0])
     assert count > 100, line          # python, its extension modules, numpy, h5py, two Caffe builds, lib/
 
