@@ -15,7 +15,7 @@ from ..log import glog
 from ..rules import config as harness_config
 from ..rules import verdict
 from ..rules.engine import RuleEngine
-from ..run import solver as solver_loader
+from ..run import caffe_dir, solver as solver_loader
 from ..report import page, text
 
 LOG, NO_NET_ECHO = "log", "the log holds no echo of the net definition, so lr_mult, loss weights and layer types are unknown"
@@ -28,6 +28,9 @@ def add_arguments(parser) -> None:
                         help="also write <log>.train and <log>.test tables in the columns of Caffe's parse_log.py")
     parser.add_argument("--config", help="YAML file with rule thresholds and policies")
     parser.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE", help="override one setting")
+    parser.add_argument("--caffe", metavar="DIR",
+                        help="read the echoed net and solver with the caffe.proto of the Caffe build in DIR (a fork's "
+                             f"own layer parameters; also ${caffe_dir.ENV})")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
 
@@ -92,6 +95,7 @@ def _flat(outputs: dict) -> dict:
 
 
 def run(args) -> int:
+    caffe_dir.use(args.caffe)
     config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
     path = Path(args.log)
     if not path.is_file():

@@ -17,7 +17,7 @@ from ..core import rundir
 from ..core.caffe_proto import caffe_pb2
 from ..core.errors import HarnessError
 from ..core.records import read_records
-from ..run import provenance, supervisor
+from ..run import caffe_dir, provenance, supervisor
 from ..run.replay import compare
 from .progress import Progress
 
@@ -51,14 +51,14 @@ def _check_run_dir(run_dir: Path) -> tuple:
     return run_info, json.loads((run_dir / "worker.json").read_text()), json.loads((run_dir / "verdict.json").read_text())
 
 
-def _notes(run_info: dict) -> list:
+def _notes(run_info: dict, build) -> list:
     notes = ["replaying from iteration 0: Caffe's .solverstate keeps neither the data position nor the random "
              "generators' state, so only a replay from the start with the recorded seed is exact"]
     if run_info.get("random_seed") is None:
         notes.append("the solver sets no random_seed, so Caffe seeded itself from the clock: random fillers, "
                      "DummyData and Dropout differ in the replay, and it cannot be exact")
     recorded = run_info.get("caffe_build", {}).get("libcaffe_sha256")
-    if recorded and recorded != provenance.caffe_build().get("libcaffe_sha256"):
+    if recorded and recorded != provenance.caffe_build(build).get("libcaffe_sha256"):
         notes.append("this Caffe build differs from the one that recorded the run: small numeric differences are possible")
     if run_info.get("gpu") is not None:
         notes.append("GPU runs are not bit-reproducible in every layer (docs/gpu.md): expect small differences")
@@ -79,6 +79,8 @@ def run(args) -> int:
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: no such run directory.")
     run_info, spec, original = _check_run_dir(run_dir)
+    # The replay runs on the Caffe the run was recorded with: a user's build (`train --caffe`) again.
+    build = caffe_dir.use(run_info.get("caffe_build", {}).get("path"))
     anomaly = original.get("anomaly")
     last = anomaly["iteration"] if anomaly else original["iterations_run"] - 1
     if not 0 <= args.iteration <= last:
@@ -87,7 +89,7 @@ def run(args) -> int:
     if args.phase and not args.layer:
         raise HarnessError("--phase needs --layer: it says after which pass of that layer to stop.")
     out = rundir.make(args.out or str(run_dir / f"reproduce-{args.iteration}"), "")
-    notes = _notes(run_info)
+    notes = _notes(run_info, build)
     if not args.quiet:
         for note in notes:
             print(f"note: {note}", file=sys.stderr)

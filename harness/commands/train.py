@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from dataclasses import asdict
@@ -14,7 +15,8 @@ from ..core import netinfo, rundir
 from ..core.records import read_records
 from ..rules import config as harness_config
 from ..rules import verdict
-from ..run import gpu, provenance, solver as solver_loader, supervisor
+from ..core.errors import HarnessError
+from ..run import caffe_dir, gpu, observation, provenance, solver as solver_loader, stepping, supervisor
 from ..report import page, text
 from .progress import Progress
 
@@ -22,6 +24,13 @@ from .progress import Progress
 def add_arguments(parser) -> None:
     parser.add_argument("solver", help="the solver prototxt, as for `caffe train -solver`")
     parser.add_argument("--gpu", type=int, metavar="N", help="run on GPU N (default: CPU)")
+    parser.add_argument("--caffe", metavar="DIR",
+                        help=f"train with the Caffe build in DIR (its python/caffe, libcaffe and caffe tool; a fork "
+                             f"with its own layers, say) instead of the harness's own; also ${caffe_dir.ENV}")
+    parser.add_argument("--hooks", choices=stepping.MODES,
+                        help="where the statistics are taken: after every layer (layers), once per iteration before "
+                             "the update (solver) or after it (none); default auto, the finest the build offers "
+                             f"(also ${stepping.HOOKS_ENV})")
     parser.add_argument("--weights", help="comma-separated .caffemodel files to start from (like caffe train -weights)")
     parser.add_argument("--snapshot", help="a .solverstate to resume from (like caffe train -snapshot)")
     parser.add_argument("--max-iter", type=int, help="override the solver's max_iter")
@@ -40,6 +49,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    build = caffe_dir.use(args.caffe)   # first: the solver's prototxt is read with the build's own caffe.proto
+    hooks = args.hooks or os.environ.get(stepping.HOOKS_ENV) or stepping.AUTO
+    if hooks not in stepping.MODES:
+        raise HarnessError(f"{stepping.HOOKS_ENV}={hooks}: must be one of {', '.join(stepping.MODES)}.")
     config = harness_config.load(args.config, harness_config.overrides_from_cli(args.set))
     if args.gpu is not None:
         gpu.require_gpu(args.gpu)   # a CPU-only build or no usable GPU: say so before anything runs
@@ -61,7 +74,7 @@ def run(args) -> int:
         "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
         "snapshot_every": args.snapshot_every, "config": str(config_path),
         "data_files": provenance.data_files(net for _, net in loaded.nets.values()),
-        "caffe_build": provenance.caffe_build(),
+        "caffe_build": provenance.caffe_build(build),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }, indent=1))
     if not args.quiet:
@@ -75,7 +88,7 @@ def run(args) -> int:
         "display": args.display, "python_paths": loaded.python_paths,
         "net_files": net_files,
         "net_sources": {role: str(source) for role, (source, _) in loaded.nets.items()},
-        "solver_info": asdict(solver),
+        "solver_info": asdict(solver), "hooks": hooks,
     }
     progress = Progress(max_iter, args.quiet)
     outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
@@ -90,9 +103,11 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
     status = outcome.status
     if strict and outcome.crosscheck and outcome.crosscheck["mismatched"] and status == "ok":
         status = "error"
-    result = verdict.build(status, outcome.iterations_run, outcome.findings, outcome.crosscheck,
+    build = observation.read(run_dir)
+    findings = observation.qualify(outcome.findings, build, run_dir / "caffe.log")
+    result = verdict.build(status, outcome.iterations_run, findings, outcome.crosscheck,
                            outcome.caffe_error, source="live", snapshot=outcome.snapshot,
-                           signal=outcome.exit_signal)
+                           signal=outcome.exit_signal, **({"caffe": build} if build else {}))
     verdict.write(run_dir / "verdict.json", result)
     with open(run_dir / "records.jsonl") as stream:
         text.write(run_dir, result, read_records(stream), nets, solver)

@@ -231,6 +231,14 @@ def _sections(verdict: dict, window: _Window, solver: Optional[SolverInfo]) -> l
     others = [w for w in verdict["warnings"] if w is not focus]
     out += ["## Warnings", "\n".join(_entry(w) for w in others) if others else "None."]
     out += ["## Cross-check of Caffe's log against the harness", _crosscheck(verdict)]
+    build = verdict.get("caffe")
+    if build and build.get("lost"):
+        out += ["Caffe printed lines the harness could not read (see below): they stay unmatched.",
+                "## What this Caffe build lets the harness see",
+                f"Caffe {build.get('version') or '(version unknown)'} from {build.get('path')}"
+                + (f" (git {build['git_describe']})" if build.get("git_describe") else "")
+                + f", observed with `--hooks {build.get('hooks')}`. Lost:",
+                "\n".join(f"- {item}" for item in build["lost"])]
     mismatches = (verdict.get("crosscheck") or {}).get("mismatches") or []
     if mismatches:
         shown = [_mismatch(m) for m in mismatches[:MAX_MISMATCHES]]
@@ -263,4 +271,8 @@ def terminal_summary(verdict: dict) -> str:
             f"{w['kind']} in {w['layer']} at iteration {w['iteration']}" for w in warnings[:3])
             + ("; ..." if len(warnings) > 3 else ""))
     lines.append(f"  cross-check: {_crosscheck(verdict)}")
+    build = verdict.get("caffe")
+    if build and build.get("lost"):
+        lines.append(f"  caffe: {build.get('path')} has no per-layer hooks (--hooks {build.get('hooks')}): the "
+                     f"harness read every iteration back once; what that loses is in report.md")
     return "\n".join(lines)

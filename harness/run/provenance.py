@@ -9,6 +9,9 @@ import importlib.util
 from pathlib import Path
 from typing import Optional
 
+from . import caffe_dir
+from .caffe_dir import CaffeDir
+
 
 def caffe_prefix() -> Optional[Path]:
     """The folder scripts/setup.sh built Caffe into (`<prefix>/python/caffe`), found without importing caffe."""
@@ -18,16 +21,20 @@ def caffe_prefix() -> Optional[Path]:
     return Path(spec.origin).resolve().parent.parent.parent
 
 
-def caffe_build() -> dict:
-    """Identity of the Caffe build: its BUILD_INFO lines and the checksum of libcaffe."""
-    prefix = caffe_prefix()
+def caffe_build(user: Optional[CaffeDir] = None) -> dict:
+    """Identity of the Caffe build: its BUILD_INFO lines (setup.sh's builds) or, for a user's build
+    (`--caffe`), its path, version and git describe; and the checksum of libcaffe."""
+    prefix = user.root if user else caffe_prefix()
     if prefix is None:
         return {}
     identity = {"prefix": str(prefix)}
+    if user:
+        identity.update(caffe_dir.identity(user))
     info = prefix / "BUILD_INFO"
     if info.is_file():
         identity["build_info"] = info.read_text()
-    libraries = sorted((prefix / "lib").glob("libcaffe.so*"))
+    folders = user.lib_dirs if user else [prefix / "lib"]
+    libraries = sorted(lib for folder in folders for lib in folder.glob("libcaffe.so*"))
     real = [lib for lib in libraries if not lib.is_symlink()]
     if real:
         identity["libcaffe_sha256"] = sha256(real[0])

@@ -186,11 +186,24 @@ def solver_info(loaded: LoadedSolver) -> SolverInfo:
                            {role: str(source) for role, (source, _) in loaded.nets.items()})
 
 
+# The enum that named the solver before its `type` string (2016); caffe.proto of forks from then has only it.
+_SOLVER_TYPES = {"SGD": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad", "RMSPROP": "RMSProp",
+                 "ADADELTA": "AdaDelta", "ADAM": "Adam"}
+
+
+def _solver_type(p) -> str:
+    if "type" in p.DESCRIPTOR.fields_by_name and p.type:
+        return p.type
+    if "solver_type" in p.DESCRIPTOR.fields_by_name and p.HasField("solver_type"):
+        return _SOLVER_TYPES.get(p.SolverType.Name(p.solver_type), "SGD")
+    return "SGD"
+
+
 def info_from_param(p, solver_path: str = "", net_paths: Optional[dict] = None) -> SolverInfo:
     """The solver facts rules quote, from a SolverParameter (a file's, or one echoed in a log)."""
     return SolverInfo(
         solver_path=solver_path, net_paths=net_paths or {},
-        type=p.type or "SGD", base_lr=p.base_lr, lr_policy=p.lr_policy or "fixed",
+        type=_solver_type(p), base_lr=p.base_lr, lr_policy=p.lr_policy or "fixed",
         gamma=p.gamma if p.HasField("gamma") else None, power=p.power if p.HasField("power") else None,
         stepsize=p.stepsize if p.HasField("stepsize") else None,
         momentum=p.momentum if p.HasField("momentum") else None,

@@ -1,7 +1,8 @@
 """The worker process: the only one that imports caffe. It steps the solver, computes the statistics of
-every blob right after Caffe's own debug line for it (pycaffe's after_forward / after_backward hooks),
-feeds them to the rules, stops inside the iteration when a rule halts, and sends records to the
-supervisor as JSON lines on a file descriptor of their own. A Caffe CHECK failure kills only this process.
+every blob right after Caffe's own debug line for it (pycaffe's after_forward / after_backward hooks;
+builds without them are read back once per iteration by stepping.py), feeds them to the rules, stops
+inside the iteration when a rule halts, and sends records to the supervisor as JSON lines on a file
+descriptor of their own. A Caffe CHECK failure kills only this process.
 
 Run as `python -m harness.run.worker SPEC.json` by the supervisor (harness/run/supervisor.py).
 """
@@ -17,12 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core import netinfo
+from ..core.errors import HarnessError
 from ..core.netinfo import SolverInfo
 from ..core.records import (BlobStat, Event, IterationEnd, ParamNorms, TestResult, BACKWARD, FORWARD, TRAIN,
                             test_net_name, to_json)
 from ..rules import config as harness_config
 from ..rules.engine import RuleEngine
-from . import dump, gpu_stats
+from . import dump, gpu_stats, stepping, topology
 from .inputs import locate_nonfinite
 from .stats import summarize
 
@@ -72,16 +74,22 @@ def _phase_layer_params(net_param, phase: int) -> dict:
     return kept
 
 
-def describe_net(net, net_param, phase: int) -> netinfo.NetInfo:
+def describe_net(net, net_param, phase: int, source: str) -> netinfo.NetInfo:
     blob_names = list(net._blob_names)
+    index = {name: j for j, name in enumerate(blob_names)}
     loss_weights = list(net._blob_loss_weights)
-    layers = []
-    for i, name in enumerate(net._layer_names):
-        top_ids = list(net._top_ids(i))
-        layers.append(dict(name=name, type=net.layers[i].type, tops=[blob_names[j] for j in top_ids],
-                           bottoms=[blob_names[j] for j in net._bottom_ids(i)],
-                           num_params=len(net.layers[i].blobs), loss_weights=[loss_weights[j] for j in top_ids]))
-    return netinfo.build(net_param.name, layers, _phase_layer_params(net_param, phase), net_param.force_backward)
+    layer_names = list(net._layer_names)
+    kept = _phase_layer_params(net_param, phase)
+    if hasattr(net, "_top_ids"):
+        tops = [[blob_names[j] for j in net._top_ids(i)] for i in range(len(layer_names))]
+        bottoms = [[blob_names[j] for j in net._bottom_ids(i)] for i in range(len(layer_names))]
+    else:   # an older pycaffe: the blobs follow from the prototxt and Caffe's Split insertion
+        bottoms, tops = topology.blob_names([kept[name] for name in layer_names if name in kept],
+                                            list(net_param.input), layer_names, source)
+    layers = [dict(name=name, type=net.layers[i].type, tops=tops[i], bottoms=bottoms[i],
+                   num_params=len(net.layers[i].blobs), loss_weights=[loss_weights[index[t]] for t in tops[i]])
+              for i, name in enumerate(layer_names)]
+    return netinfo.build(net_param.name, layers, kept, net_param.force_backward)
 
 
 class NetObserver:
@@ -89,7 +97,7 @@ class NetObserver:
 
     def __init__(self, net, name: str, info: netinfo.NetInfo, worker: "Worker"):
         self.net, self.name, self.info, self.worker = net, name, info, worker
-        blobs = list(net._blobs)
+        blobs = dict(zip(net._blob_names, net._blobs))
         self.tops, self.bottoms, self.params = [], [], []
         seen_param_names = set()
         # Caffe's learnable_params_ (each possibly shared parameter once) for the norms line: the index
@@ -98,8 +106,8 @@ class NetObserver:
         self.owned_index = []
         owned_count = 0
         for i, layer in enumerate(info.layers):
-            self.tops.append([(blobs[j], layer.tops[k]) for k, j in enumerate(net._top_ids(i))])
-            self.bottoms.append([(blobs[j], layer.bottoms[k]) for k, j in enumerate(net._bottom_ids(i))
+            self.tops.append([(blobs[name], name) for name in layer.tops])
+            self.bottoms.append([(blobs[name], name) for k, name in enumerate(layer.bottoms)
                                  if layer.need_backward and layer.bottom_need_backward[k]])
             params = list(net.layers[i].blobs)
             self.params.append(params)
@@ -116,7 +124,7 @@ class NetObserver:
         # The owned parameters' summaries of this pass, data from the forward and diff from the backward:
         # the norms are their totals, so no parameter is summarized twice.
         self.param_data, self.param_diff = [None] * owned_count, [None] * owned_count
-        self.loss_blobs = [(blobs[j], w) for j, w in enumerate(net._blob_loss_weights) if w]
+        self.loss_blobs = [(blobs[name], w) for name, w in zip(net._blob_names, net._blob_loss_weights) if w]
         self.last_layer = len(info.layers) - 1
         self.pass_index = -1
         self.pass_iteration = None
@@ -273,9 +281,7 @@ class Worker:
         unknown = _unknown_layer_types(spec["net_files"], spec["net_sources"], set(caffe.layer_type_list()),
                                        caffe_pb2, text_format)
         if unknown:
-            self.channel.control("error", text=unknown)
-            self.channel.flush()
-            return 2
+            return self._refuse(unknown)
         if spec.get("gpu") is not None:
             caffe.set_device(spec["gpu"])
             caffe.set_mode_gpu()
@@ -294,16 +300,24 @@ class Worker:
         if spec.get("snapshot"):
             solver.restore(spec["snapshot"])
 
-        nets = self._observe_nets(solver, solver_param, caffe_pb2, text_format)
+        offered = stepping.offers(solver)
+        try:
+            self.hooks = stepping.choose(spec.get("hooks") or stepping.AUTO, offered)
+            nets = self._observe_nets(solver, solver_param, caffe_pb2, text_format)
+        except HarnessError as error:   # a build that cannot run this net or mode: said once, exit 2
+            return self._refuse(str(error))
+        lost = stepping.lost(self.hooks, nets, solver_param.iter_size, list(solver_param.test_iter), offered)
+        stepping.write_build(spec["run_dir"], caffe, offered, self.hooks, lost)
         (Path(spec["run_dir"]) / "nets.json").write_text(
             json.dumps({name: netinfo.to_dict(info) for name, info in nets.items()}, indent=1))
-        self.engine = RuleEngine(harness_config.load(spec["config"]), nets, SolverInfo(**spec["solver_info"]),
-                                 source="live")
+        self.engine = RuleEngine(stepping.rules_config(harness_config.load(spec["config"]), self.hooks), nets,
+                                 SolverInfo(**spec["solver_info"]), source="live")
         for name in ignored:   # what Caffe logs as `Ignoring source layer X` while copying weights
             event = Event(None, "ignored_source_layer", name)
             self.channel.record(event)
             self.engine.feed(event)
-        solver.add_callback(self.on_start, self.on_gradients_ready)
+        if self.hooks == stepping.LAYERS:
+            solver.add_callback(self.on_start, self.on_gradients_ready)
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
@@ -311,7 +325,10 @@ class Worker:
         self.channel.flush()
         status = "ok"
         try:
-            solver.solve()
+            if self.hooks == stepping.LAYERS:
+                solver.solve()
+            else:
+                stepping.solve(self, solver, solver_param, nets, self.hooks)
             self.iteration = solver.iter
         except Halt:
             status = "halted"
@@ -336,17 +353,20 @@ class Worker:
         """Describe the train and test nets as Caffe built them and hook an observer to each."""
         def describe(net, role: str, phase):
             param = text_format.Merge(Path(self.spec["net_files"][role]).read_text(), caffe_pb2.NetParameter())
-            return describe_net(net, param, phase)
+            return describe_net(net, param, phase, self.spec["net_sources"][role])
 
         nets = {TRAIN: describe(solver.net, TRAIN, caffe_pb2.TRAIN)}
         self.train = NetObserver(solver.net, TRAIN, nets[TRAIN], self)
-        solver.net.after_forward(self.train.after_forward)
-        solver.net.after_backward(self.train.after_backward)
+        self.tests = []
         for k, test_net in enumerate(solver.test_nets):
             name = test_net_name(k)
             nets[name] = describe(test_net, name, caffe_pb2.TEST)
-            observer = NetObserver(test_net, name, nets[name], self)
-            test_net.after_forward(self._test_hook(observer, solver_param.test_iter[k]))
+            self.tests.append((NetObserver(test_net, name, nets[name], self), solver_param.test_iter[k]))
+        if self.hooks == stepping.LAYERS:   # otherwise stepping.solve reads the nets back once per iteration
+            solver.net.after_forward(self.train.after_forward)
+            solver.net.after_backward(self.train.after_backward)
+            for (observer, test_iter), test_net in zip(self.tests, solver.test_nets):
+                test_net.after_forward(self._test_hook(observer, test_iter))
         return nets
 
     def _findings(self, nets):
@@ -366,10 +386,19 @@ class Worker:
         return located
 
     def _snapshot(self, solver):
-        before = set(Path(self.spec["run_dir"], "snapshots").iterdir())
-        solver.snapshot()
-        written = sorted(set(Path(self.spec["run_dir"], "snapshots").iterdir()) - before)
+        folder = Path(self.spec["run_dir"], "snapshots")
+        before = set(folder.iterdir())
+        if hasattr(solver, "snapshot"):
+            solver.snapshot()
+        else:   # pycaffe before 2016: the weights alone, named the way Caffe names its snapshots
+            solver.net.save(str(folder / f"snapshot_iter_{solver.iter}.caffemodel"))
+        written = sorted(set(folder.iterdir()) - before)
         return [str(p) for p in written]
+
+    def _refuse(self, text: str) -> int:
+        self.channel.control("error", text=text)
+        self.channel.flush()
+        return 2
 
     def _interact(self, caffe, solver) -> None:
         """A Python prompt on the user's terminal, whose descriptors the supervisor passed along."""
