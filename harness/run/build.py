@@ -27,7 +27,7 @@ lr_policy: "fixed"
 max_iter: {iterations}
 display: 1
 random_seed: 1
-solver_mode: {mode}
+solver_mode: CPU
 snapshot_after_train: false
 """
 # Runs in the child, in the folder holding net.prototxt and solver.prototxt, with (iterations, GPU number or
@@ -109,12 +109,10 @@ def run_solver_in_child(net: str, iterations: int = ITERATIONS, gpu: Optional[in
     summary or what went wrong)."""
     with tempfile.TemporaryDirectory(prefix="harness-doctor-") as folder:
         Path(folder, "net.prototxt").write_text(net)
-        Path(folder, "solver.prototxt").write_text(SOLVER.format(iterations=iterations,
-                                                                 mode="CPU" if gpu is None else "GPU"))
+        Path(folder, "solver.prototxt").write_text(SOLVER.format(iterations=iterations))   # CHILD sets the mode
         try:
             result = subprocess.run([sys.executable, "-c", CHILD, str(iterations), str(-1 if gpu is None else gpu)],
-                                    cwd=folder,
-                                    capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+                                    cwd=folder, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return False, f"the tiny solver did not finish {iterations} iterations in {CHILD_TIMEOUT_S} s"
     if result.returncode != 0:
