@@ -17,8 +17,8 @@
 
 # A launcher run by one of the bundle's own processes (`harness check --caffe-binary` runs bin/caffe) keeps
 # what the first launcher set up, and the PYTHONPATH the harness added to it since (a net's Python layers).
-case "${CAFFE_HARNESS_CAFFE:-}" in
-  "$bundle/caffe"|"$bundle/caffe-cpu") caffe_build=$CAFFE_HARNESS_CAFFE; return 0 ;;
+case "${CAFFE_HARNESS_BUNDLE_CAFFE:-}" in
+  "$bundle/caffe"|"$bundle/caffe-cpu") caffe_build=$CAFFE_HARNESS_BUNDLE_CAFFE; return 0 ;;
 esac
 
 cuda_candidates() {   # one folder per line, in the order above (without the loader's cache)
@@ -78,5 +78,5 @@ unset PYTHONHOME
 PYTHONPATH=$caffe_build/python${CAFFE_HARNESS_PYTHONPATH:+:$CAFFE_HARNESS_PYTHONPATH}
 PYTHONNOUSERSITE=1                                   # ~/.local's packages belong to another Python
 HARNESS_DIGITS_CSV=$bundle/share/digits.csv.gz       # the zoo's digits data without scikit-learn (prototxt/digits.py)
-CAFFE_HARNESS_CAFFE=$caffe_build
-export PYTHONPATH PYTHONNOUSERSITE HARNESS_DIGITS_CSV CAFFE_HARNESS_BUNDLE CAFFE_HARNESS_CAFFE
+CAFFE_HARNESS_BUNDLE_CAFFE=$caffe_build
+export PYTHONPATH PYTHONNOUSERSITE HARNESS_DIGITS_CSV CAFFE_HARNESS_BUNDLE CAFFE_HARNESS_BUNDLE_CAFFE
