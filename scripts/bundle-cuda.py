@@ -4,6 +4,7 @@ Linux with glibc >= 2.36 and an NVIDIA driver for CUDA 13, with no root, apt, ne
 
     python3 scripts/bundle-cuda.py [--out dist/caffe-harness-cuda.tar.xz] [--with-matplotlib]
     python3 scripts/bundle-cuda.py verify DIR    # the ldd/readelf check alone, on an unpacked bundle
+    python3 scripts/bundle-cuda.py sizes TARBALL # what each part weighs, compressed alone (docs/gpu.md's table)
 
 It packs what `make setup-cuda` and `make setup` built, as they are: the Python runtime .venv-cuda runs on
 (interpreter, libpython, the standard library less what the harness never imports), the project and the
@@ -441,10 +442,6 @@ def build(args) -> int:
         shutil.move(f"{packed}.xz", args.out)
         total = args.out.stat().st_size
         print(f"    {total / 1024 / 1024:.2f} MiB")
-        if args.sizes:
-            table = size_table(part_sizes(root, args.level), total)
-            args.out.with_suffix("").with_suffix(".sizes.md").write_text(table + "\n")
-            print(table)
     limit = 48 * 1024 * 1024
     if total > limit:
         sys.exit(f"bundle-cuda: {args.out} is {total / 1024 / 1024:.2f} MiB, over the 48 MiB it must fit in.")
@@ -466,17 +463,22 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command")
     check = sub.add_parser("verify", help="check an unpacked bundle with ldd and readelf")
     check.add_argument("folder", type=Path)
+    weigh = sub.add_parser("sizes", help="compress each part of a bundle alone, for the size table")
+    weigh.add_argument("tarball", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "dist" / f"{TOP}.tar.xz")
     parser.add_argument("--level", default="9", help="xz preset (default 9; 9e saves 1 %% at twice the time)")
     parser.add_argument("--with-matplotlib", action="store_true", help="carry matplotlib for report.html's figures")
-    parser.add_argument("--sizes", action="store_true",
-                        help="also compress each part alone and write the size table (docs/gpu.md) beside the tarball")
     args = parser.parse_args()
     if args.command == "verify":
         problems = verify(args.folder)
         for problem in problems:
             print(f"  {problem}")
         return 1 if problems else 0
+    if args.command == "sizes":
+        with tempfile.TemporaryDirectory(prefix="bundle-sizes-") as work:
+            run(["tar", "-xf", str(args.tarball), "-C", work])
+            print(size_table(part_sizes(Path(work) / TOP, args.level), args.tarball.stat().st_size))
+        return 0
     return build(args)
 
 
