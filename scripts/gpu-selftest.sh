@@ -69,8 +69,11 @@ if [ -d "$bundle_arg" ]; then
   bundle=$(cd "$bundle_arg" && pwd)
   [ -x "$bundle/bin/harness" ] || bundle=$bundle/caffe-harness-cuda
   echo "(folder given: not unpacked)" >"$out/unpack.txt"
-else
+elif command -v xz >/dev/null; then
   step unpack 120 tar -xf "$bundle_arg" -C "$work"
+  bundle=$work/caffe-harness-cuda
+else    # tar needs xz for .tar.xz; any python3 with its lzma module does it too
+  step unpack 120 python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle_arg" "$work"
   bundle=$work/caffe-harness-cuda
 fi
 [ -x "$bundle/bin/harness" ] || { echo "gpu-selftest: no bin/harness in $bundle: is $bundle_arg the CUDA bundle?" >&2; exit 2; }
