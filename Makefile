@@ -18,8 +18,10 @@ demo: setup
 	.venv/bin/python prototxt/digits_healthy/make_data.py
 	.venv/bin/harness train prototxt/digits_healthy/solver.prototxt
 
+# tests/ one after another; then the zoo (prototxt/) through the pytest plugin, two nets at a time (docs/zoo.md).
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q tests
+	.venv/bin/python -m pytest -q -n 2 --dist loadgroup prototxt
 
 # Build Dockerfile.cpu (Docker engine, else podman); run `harness doctor` and the zoo check inside the image.
 docker-cpu:

@@ -61,7 +61,7 @@ section() {   # section TITLE NAME [FILTER]: a heading, the step's time, its out
   if [ $# -ge 3 ]; then "$3" <"$out/$2.txt"; else cat "$out/$2.txt"; fi
   printf '```\n'
 }
-check_table() { sed -n '/^  *net  *expected/,$p'; }          # the table and the last lines of `harness check`
+check_table() { sed -n '/^net  *expected/,$p'; }          # the table and the last lines of `harness check`
 pytest_summary() { grep -E '^(PASSED|FAILED|SKIPPED|ERROR|XFAIL)|passed|failed|skipped|error|^tests/|^\S+\.py' | tail -60; }
 
 # ---- 1. unpack -------------------------------------------------------------------------------------------

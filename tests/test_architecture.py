@@ -14,7 +14,8 @@ ALLOWED = {
     "rules": {"core"},
     "run": {"core", "log", "rules"},
     "report": {"core", "rules"},
-    "commands": {"core", "log", "rules", "run", "report"},
+    "testing": {"core", "rules"},
+    "commands": {"core", "log", "rules", "run", "report", "testing"},
 }
 TOP_LEVEL_FILES = {"__init__.py", "__main__.py"}
 

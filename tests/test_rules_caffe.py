@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
-from harness.commands import check
 from harness.rules import config
-from harness.core.errors import HarnessError
 from harness.rules.findings import HALT, WARN
 from harness.core.netinfo import SolverInfo
 from harness.core.records import BACKWARD, FORWARD, Event, IterationEnd, ParamNorms
@@ -278,14 +274,3 @@ def test_lr_above_the_range_and_thresholds_from_the_command_line():
     recs = with_outputs(stream(net, range(3)), lambda it: {"loss": 0.5}, lr=lambda it: 2.0)
     assert kinds(run(engine(net), recs)) == ["lr_out_of_range"]
     assert run(engine(net, overrides={"lr_out_of_range.max_lr": "5"}), recs) == []
-
-
-# --- harness check: train_args -------------------------------------------------------------------
-
-def test_expected_yaml_train_args_must_be_a_list_of_strings(tmp_path):
-    path = tmp_path / "expected.yaml"
-    path.write_text("train_args: [--weights, pretrained.caffemodel]\n")
-    assert check.load_expected(path)["train_args"] == ["--weights", "pretrained.caffemodel"]
-    path.write_text("train_args: --weights x\n")
-    with pytest.raises(HarnessError, match="train_args must be a list of strings"):
-        check.load_expected(path)
