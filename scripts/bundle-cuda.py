@@ -159,13 +159,22 @@ def add_packages(venv: Venv, site: Path, names: list) -> list:
     return copied
 
 
-def add_project(site: Path) -> None:
-    """The harness package as committed and edited in this checkout (what `git ls-files` lists)."""
+def add_project(venv: Venv, site: Path) -> None:
+    """The harness package as committed and edited in this checkout (what `git ls-files` lists), and the
+    metadata of its editable install: the version, and the entry point of its pytest plugin, which makes
+    pytest in the bundle know the project's settings (harness_caffe_binary) and the zoo's net folders."""
     listed = run(["git", "ls-files", "harness"], cwd=REPO).stdout.split()
     for name in listed:
         if (REPO / name).is_file():
             (site / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, site / name)
+    info = next(venv.site.glob("caffe_harness-*.dist-info"), None)
+    if info is None:
+        sys.exit(f"bundle-cuda: no caffe_harness-*.dist-info in {venv.site}: run `make setup-cuda` again.")
+    for name in ("METADATA", "entry_points.txt"):
+        if (info / name).is_file():
+            (site / info.name).mkdir(exist_ok=True)
+            shutil.copy2(info / name, site / info.name / name)
 
 
 def add_caffe(prefix: Path, target: Path) -> None:
@@ -417,7 +426,7 @@ def build(args) -> int:
         site = add_python(cuda, root)
         names = add_packages(cuda, site, DISTRIBUTIONS + (OPTIONAL if args.with_matplotlib else []))
         print(f"==> packages: {', '.join(names)}, and harness")
-        add_project(site)
+        add_project(cuda, site)
         print(f"==> Caffe: {cuda.caffe_prefix.name} (CUDA), {cpu.caffe_prefix.name} (CPU)")
         add_caffe(cuda.caffe_prefix, root / "caffe")
         add_caffe(cpu.caffe_prefix, root / "caffe-cpu")
