@@ -132,7 +132,8 @@ def test_doctor_runs_the_cuda_build_in_cpu_mode_and_refuses_the_missing_gpu(bund
 
 @pytest.mark.slow
 def test_the_caffe_tool_and_the_python_packages_run(bundle):
-    assert "caffe version 1.0.0" in bundled(bundle, "caffe", "--version").stderr
+    version = bundled(bundle, "caffe", "--version")
+    assert version.returncode == 0 and "caffe version 1.0.0" in version.stdout + version.stderr
     result = bundled(bundle, "python", "-c", "import caffe, numpy, h5py, yaml, google.protobuf, six, markdown, "
                      "pytest; print(caffe.__file__, numpy.__file__)")
     assert result.returncode == 0, result.stderr
