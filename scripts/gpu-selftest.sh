@@ -55,11 +55,12 @@ step() {
   return $rc
 }
 section() {   # section TITLE NAME [FILTER]: a heading, the step's time, its output (filtered) in a code block
+  local text
   printf '\n## %s\n\n' "$1"
   [ -f "$out/$2.seconds" ] && printf '%s s\n\n' "$(cat "$out/$2.seconds")"
-  printf '```\n'
-  if [ $# -ge 3 ]; then "$3" <"$out/$2.txt"; else cat "$out/$2.txt"; fi
-  printf '```\n'
+  text=$(if [ $# -ge 3 ]; then "$3" <"$out/$2.txt"; else cat "$out/$2.txt"; fi)
+  [ -n "$text" ] || text=$(tail -20 "$out/$2.txt")      # a step that stopped early has no table: its last lines
+  printf '```\n%s\n```\n' "$text"
 }
 check_table() { sed -n '/^net  *expected/,$p'; }          # the table and the last lines of `harness check`
 pytest_summary() { grep -E '^(PASSED|FAILED|SKIPPED|ERROR|XFAIL)|passed|failed|skipped|error|^tests/|^\S+\.py' | tail -60; }
@@ -113,7 +114,8 @@ step overhead 240 "$bundle/bin/python" bench/overhead --gpu "$GPU" --bin "$bundl
 {
   printf '# caffe-harness GPU self-test, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
   printf -- '- host: %s, %s cores, %s\n' "$(hostname -s 2>/dev/null)" "$cores" "$(uname -sr)"
-  printf -- '- GPU: %s\n' "$(nvidia-smi -i "$GPU" --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -1)"
+  printf -- '- GPU: %s\n' "$(nvidia-smi -i "$GPU" --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 \
+    | head -1 || true)"
   printf -- '- glibc: %s\n' "$(ldd --version 2>&1 | head -1)"
   if [ -f "$bundle_arg" ]; then
     printf -- '- bundle: %s, %s MiB, sha256 %s\n' "$(basename "$bundle_arg")" \
