@@ -85,7 +85,7 @@ step doctor 90 "$bundle/bin/harness" doctor --gpu "$GPU"
 
 # ---- 3. the gpu-marked tests -----------------------------------------------------------------------------
 # Only the files with gpu marks: collecting the others would import what the bundle leaves out (hypothesis, ...).
-gpu_tests=$(grep -l 'mark\.gpu' tests/test_*.py | tr '\n' ' ')
+gpu_tests=$(grep -l 'mark\.gpu' tests/test_*.py | xargs)
 step gpu-tests 150 "$bundle/bin/python" -m pytest -m gpu -rA -p no:cacheprovider -o addopts= $gpu_tests
 
 # ---- 4. the zoo on the CPU and on the GPU ----------------------------------------------------------------
