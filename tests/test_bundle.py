@@ -107,6 +107,8 @@ def test_doctor_runs_the_cpu_build_where_cublas_is_missing(bundle):
     result = bundled(bundle, "harness", "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    if f"bundle       {bundle}, CUDA build of Caffe" in out:
+        pytest.skip("cuBLAS and cuRAND are where the launchers look by default on this machine (a CUDA toolkit)")
     assert f"bundle       {bundle}, CPU build of Caffe, since cuBLAS 13 / cuRAND 10" in out
     assert "Python       3.11" in out and f"({bundle}/python/bin/python3)" in out
     assert f"pycaffe      {bundle}/caffe-cpu/python/caffe" in out
@@ -137,7 +139,9 @@ def test_the_caffe_tool_and_the_python_packages_run(bundle):
     result = bundled(bundle, "python", "-c", "import caffe, numpy, h5py, yaml, google.protobuf, six, markdown, "
                      "pytest; print(caffe.__file__, numpy.__file__)")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{bundle}/caffe-cpu/python/caffe/__init__.py {bundle}/python/lib/")
+    pycaffe, numpy = result.stdout.split()
+    assert pycaffe in (f"{bundle}/caffe-cpu/python/caffe/__init__.py", f"{bundle}/caffe/python/caffe/__init__.py")
+    assert numpy.startswith(f"{bundle}/python/lib/")
 
 
 @pytest.mark.slow
