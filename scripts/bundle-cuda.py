@@ -181,7 +181,7 @@ def add_caffe(prefix: Path, target: Path) -> None:
     """A scripts/setup.sh build (bin/caffe, lib/, python/caffe, BUILD_INFO), less pycaffe's tests and sources."""
     copy_tree(prefix, target, lambda p: p.name in ("test", "imagenet", "_caffe.cpp", "__pycache__", ".complete"))
     # caffe/io.py imports scikit-image and SciPy at the top, for image helpers (load_image, Transformer)
-    # that training never calls; the bundle leaves both out (about 60 MB compressed), so those helpers fail
+    # that training never calls; the bundle leaves both out (175 MB installed), so those helpers fail
     # with a NameError where they are used instead of `import caffe` failing everywhere.
     io = target / "python" / "caffe" / "io.py"
     text = io.read_text()
