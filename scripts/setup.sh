@@ -9,7 +9,8 @@
 #   CAFFE_CUDA=1 scripts/setup.sh   CUDA build (scripts/cuda-options.sh, docs/gpu.md), cached apart from the CPU one
 #
 # Settings (environment): PYTHON (interpreter for .venv, default python3), CAFFE_CACHE (cache root),
-# CAFFE_MIRRORS (space-separated Debian mirrors tried in order), VENV (default .venv), JOBS (default nproc).
+# CAFFE_MIRRORS (space-separated Debian mirrors tried in order; default: the ones this machine's apt uses),
+# VENV (default .venv), JOBS (default nproc).
 # apt's and the compiler's full output goes to log files under $CAFFE_CACHE/logs, pip's to $VENV/pip-install.log.
 set -euo pipefail
 
@@ -26,8 +27,6 @@ ORIG_TARBALL=caffe_1.0.0+git20180821.99bd997.orig.tar.gz
 ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 DEBIAN_TARBALL=caffe_1.0.0+git20180821.99bd997-8.debian.tar.xz
 DEBIAN_SHA256=07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21
-# Bullseye moves from the regular mirrors to the archive host in time; both are tried, in this order.
-CAFFE_MIRRORS=${CAFFE_MIRRORS:-"http://deb.debian.org/debian http://archive.debian.org/debian"}
 # pycaffe is compiled against these numpy headers; a numpy 2 build also runs under the numpy 2 that pip
 # installs into .venv, where one built against Debian's numpy 1.24 would not import.
 BUILD_NUMPY="numpy>=2,<3"
@@ -37,6 +36,8 @@ JOBS=${JOBS:-$(nproc)}
 CAFFE_CUDA=${CAFFE_CUDA:-0}
 CACHE_ROOT=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/caffe-harness}
 log_dir=$CACHE_ROOT/logs
+# Caffe's tools that setup builds beside `caffe` and puts into the cache and $VENV/bin.
+CAFFE_TOOLS=(convert_imageset compute_image_mean extract_features upgrade_net_proto_text upgrade_solver_proto_text)
 
 current_step=start
 failed=0
@@ -67,6 +68,39 @@ as_root() {
   fi
 }
 
+# The Debian mirrors this machine's apt already uses: the URIs of entries for a Debian release itself (a
+# suite without -updates/-security/..., signed by Debian's archive keyring or by no key named), from deb822
+# .sources files and one-line .list files, in order. Nothing on a machine that is not Debian: its mirrors
+# carry no Debian source packages. $1: the root folder to read etc/ from (tests/test_setup_mirrors.py).
+apt_debian_mirrors() {
+  local root=${1:-} os_id file
+  os_id=$(. "$root/etc/os-release" 2>/dev/null && echo "${ID:-}")
+  [ "$os_id" = debian ] || return 0
+  {
+    for file in "$root"/etc/apt/sources.list.d/*.sources; do
+      [ -f "$file" ] || continue
+      # deb822: stanzas of `Field: value` lines separated by blank lines; comment lines start with #.
+      awk 'BEGIN { RS = ""; FS = "\n" }
+        { uris = suites = signed = ""; enabled = "yes"
+          for (i = 1; i <= NF; i++) {
+            if ($i ~ /^#/ || index($i, ":") == 0) continue
+            key = tolower(substr($i, 1, index($i, ":") - 1)); value = substr($i, index($i, ":") + 1)
+            if (key == "uris") uris = value; else if (key == "suites") suites = value
+            else if (key == "signed-by") signed = value; else if (key == "enabled") enabled = tolower(value) }
+          if (enabled ~ /no/ || (signed != "" && signed !~ /debian-archive-keyring/)) next
+          if (!match(" " suites " ", /[ \t][a-z]+[ \t]/)) next
+          n = split(uris, list, /[ \t]+/); for (i = 1; i <= n; i++) if (list[i] != "") print list[i] }' "$file"
+    done
+    for file in "$root"/etc/apt/sources.list "$root"/etc/apt/sources.list.d/*.list; do
+      [ -f "$file" ] || continue
+      # One-line style: `deb [options] URI SUITE COMPONENT...`; "[options] URI" for a plain suite.
+      sed -E -n 's/^[[:space:]]*deb(-src)?[[:space:]]+(\[([^]]*)\][[:space:]]+)?([^[:space:]]+)[[:space:]]+[a-z]+([[:space:]].*)?$/[\3] \4/p' "$file" \
+        | awk '$0 !~ /signed-by=/ || $0 ~ /signed-by=[^] ]*debian-archive-keyring/ { print $NF }'
+    done
+  } | grep -v '^cdrom:' | awk '!seen[$0]++'
+}
+CAFFE_MIRRORS=${CAFFE_MIRRORS:-$(apt_debian_mirrors | tr '\n' ' ')}
+
 mkdir -p "$log_dir" || fail "Cannot create the cache folder $log_dir: set CAFFE_CACHE to a writable folder."
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +109,8 @@ packages=(build-essential cmake git dpkg-dev ca-certificates debian-archive-keyr
   python3 python3-dev python3-venv
   libboost-python-dev libboost-filesystem-dev libboost-system-dev libboost-thread-dev
   libgoogle-glog-dev libgflags-dev libprotobuf-dev protobuf-compiler libhdf5-dev
-  libopenblas-dev liblmdb-dev libsnappy-dev)
+  libopenblas-dev liblmdb-dev libsnappy-dev
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev)   # OpenCV: convert_imageset, compute_image_mean
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
@@ -100,8 +135,9 @@ pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
 
 # ---------------------------------------------------------------------------------------------
 # Everything that changes the binaries goes into the cache key: source version, CMake options, the numpy
-# pycaffe compiles against, and our source edits (scripts/patch-caffe.sh); for CUDA also key_extra.
-caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
+# pycaffe compiles against, and our source edits and additions (scripts/patch-caffe.sh, scripts/caffe-additions/);
+# for CUDA also key_extra.
+caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=ON -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
   -DBUILD_python_layer=ON -Dpython_version="$pyver" -DBLAS=Open -DBUILD_docs=OFF -DBUILD_matlab=OFF
   -DCMAKE_BUILD_TYPE=Release)
 flavour=cpu
@@ -111,8 +147,9 @@ patch_cuda=
 if [ "$CAFFE_CUDA" = 1 ]; then
   . "$here/scripts/cuda-options.sh"   # edits caffe_options; sets flavour, key_extra, extra_rpath, patch_cuda
 fi
-key=$(printf '%s\n' "$CAFFE_VERSION" "$BUILD_NUMPY" "${caffe_options[@]}" "${key_extra[@]}" | cat - "$here/scripts/patch-caffe.sh" \
-  | sha256sum | cut -c1-12)
+key=$({ printf '%s\n' "$CAFFE_VERSION" "$BUILD_NUMPY" "${caffe_options[@]}" "${key_extra[@]}" "${CAFFE_TOOLS[@]}"
+        cat "$here/scripts/patch-caffe.sh"
+        (cd "$here/scripts" && find caffe-additions -type f | LC_ALL=C sort | xargs sha256sum); } | sha256sum | cut -c1-12)
 prefix="$CACHE_ROOT/caffe-${CAFFE_VERSION%%+*}-$flavour-py$pyver-$key"
 
 # One build per key at a time: a second setup (another checkout, a parallel CI job) waits, then reuses it.
@@ -134,6 +171,11 @@ else
   aptopts=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
            -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache="$work/apt/cache" -o Debug::NoLocking=1
            -o APT::Sandbox::User=root)   # root: the private folders are not readable by user _apt
+  if [ -z "$CAFFE_MIRRORS" ]; then
+    fail "This machine's apt sources name no Debian mirror to fetch Caffe's source package from (not Debian, or
+no Debian entry in /etc/apt/sources.list or /etc/apt/sources.list.d/). Set CAFFE_MIRRORS to the URL of a Debian
+mirror that still carries bullseye (deb-src), or of Debian's archive once bullseye has left the mirrors."
+  fi
   fetched=
   tried=()
   for mirror in $CAFFE_MIRRORS; do
@@ -151,7 +193,8 @@ else
   if [ -z "$fetched" ]; then
     fail "Could not download Caffe's source package caffe=$CAFFE_VERSION. Tried:
 $(printf '  %s\n' "${tried[@]}")
-Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror that still carries bullseye (deb-src)."
+Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror that still carries bullseye
+(deb-src), or to Debian's archive once bullseye has left the mirrors."
   fi
   (cd "$work/src" && printf '%s  %s\n%s  %s\n' "$ORIG_SHA256" "$ORIG_TARBALL" "$DEBIAN_SHA256" "$DEBIAN_TARBALL" | sha256sum -c --quiet) \
     || fail "Checksums of the source downloaded from $fetched do not match the ones pinned in scripts/setup.sh."
@@ -177,7 +220,7 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
       ../src/caffe >>"$build_log" 2>&1) \
     || { tail -30 "$build_log" >&2; fail "CMake configuration failed (log: $build_log)."; }
   # (The RPATH points at the cache, so the build folder can be thrown away.)
-  (cd "$work/build" && make -j"$JOBS" caffe pycaffe caffe.bin >>"$build_log" 2>&1) \
+  (cd "$work/build" && make -j"$JOBS" caffe pycaffe caffe.bin "${CAFFE_TOOLS[@]}" >>"$build_log" 2>&1) \
     || { grep -m20 -B2 -A5 'error' "$build_log" >&2 || tail -40 "$build_log" >&2;
          fail "Compiling Caffe failed (log: $build_log)."; }
 
@@ -185,7 +228,7 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
   staging=$prefix.partial.$$
   mkdir -p "$staging/bin" "$staging/lib" "$staging/python"
   cp -a "$work/build/lib/"libcaffe*.so* "$staging/lib/"
-  cp -a "$work/build/tools/caffe" "$staging/bin/caffe"
+  cp -a "$work/build/tools/caffe" "${CAFFE_TOOLS[@]/#/$work/build/tools/}" "$staging/bin/"
   cp -a "$work/src/caffe/python/caffe" "$staging/python/"
   rm -f "$staging/python/caffe/_caffe.so"   # the source tree holds a symlink into the build folder
   cp "$work/build/lib/_caffe.so" "$staging/python/caffe/_caffe.so"
@@ -222,13 +265,15 @@ else
 fi
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$prefix/python" >"$site/caffe-harness-pycaffe.pth"
-cat >"$VENV/bin/caffe" <<WRAP
+for tool in caffe "${CAFFE_TOOLS[@]}"; do
+  cat >"$VENV/bin/$tool" <<WRAP
 #!/bin/sh
-# The caffe tool from the harness's cached build; Python layers need the venv and pycaffe on the path.
+# Caffe's $tool from the harness's cached build; Python layers need the venv and pycaffe on the path.
 export PYTHONPATH="$site:$prefix/python:\${PYTHONPATH:-}"
-exec "$prefix/bin/caffe" "\$@"
+exec "$prefix/bin/$tool" "\$@"
 WRAP
-chmod +x "$VENV/bin/caffe"
+  chmod +x "$VENV/bin/$tool"
+done
 "$VENV/bin/python" -c 'import caffe' || fail "pycaffe does not import from $VENV (see the error above)."
 "$VENV/bin/caffe" --version >/dev/null || fail "$VENV/bin/caffe does not run (see the error above)."
-step "done: $VENV/bin/harness and $VENV/bin/caffe use Caffe from $prefix"
+step "done: $VENV/bin/harness, caffe and ${CAFFE_TOOLS[*]} use Caffe from $prefix"

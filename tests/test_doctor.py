@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.run.build import TINY_NET, describe_build, run_solver_in_child
+from harness.run.build import CAFFE_TOOLS, TINY_NET, caffe_tools, describe_build, run_solver_in_child
 
 HARNESS = Path(sys.executable).with_name("harness")
 
@@ -22,6 +22,8 @@ def test_doctor_reports_the_build_and_trains_the_tiny_net():
     for label in ("Python layer", "LMDB", "HDF5"):
         assert re.search(rf"^ +{label} +yes", out, re.MULTILINE), label
     assert "3 iterations on a tiny DummyData net" in out
+    assert re.search(r"^ +tools +convert_imageset, compute_image_mean, extract_features, upgrade_net_proto_text, "
+                     r"upgrade_solver_proto_text$", out, re.MULTILINE)
 
 
 @pytest.mark.caffe
@@ -44,3 +46,8 @@ def test_build_facts_come_from_cmake_entries():
     assert rows["Python layer"] == "yes"
     assert rows["LMDB"] == "yes (/usr/lib/liblmdb.so)"
     assert rows["HDF5"] == "not recorded"
+
+
+def test_missing_tools_are_named(tmp_path):
+    (tmp_path / "convert_imageset").write_text("")
+    assert caffe_tools(tmp_path) == "convert_imageset; missing: " + ", ".join(CAFFE_TOOLS[1:])

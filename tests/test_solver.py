@@ -35,7 +35,7 @@ def test_effective_solver_forces_debug_info_and_absolute_paths(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    path, net_files = solver.write_effective(solver.load(str(solver_path)), run_dir, solver.Overrides(display=1, max_iter=7))
+    path, net_files, _ = solver.write_effective(solver.load(str(solver_path)), run_dir, solver.Overrides(display=1, max_iter=7))
     assert net_files == {"train": str(run_dir / "net.prototxt")}
     text = path.read_text()
     assert "debug_info: true" in text and "display: 1" in text and "max_iter: 7" in text
@@ -71,3 +71,28 @@ def test_hdf5_list_naming_missing_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(HarnessError, match=r"list.txt.*layer 'd'.*'gone.h5'"):
         solver.load(str(solver_path))
+
+
+def test_every_change_to_the_users_solver_is_listed_with_its_reason(tmp_path, monkeypatch):
+    write(tmp_path / "net.prototxt", NET)
+    write(tmp_path / "list.txt", "a.h5\n")
+    write(tmp_path / "a.h5", "")
+    # As BVLC writes its solvers (examples/mnist/lenet_solver.prototxt).
+    solver_path = write(tmp_path / "solver.prototxt", 'net: "net.prototxt"\ndisplay: 100\nmax_iter: 10000\n'
+                        'snapshot: 5000\nsnapshot_prefix: "examples/mnist/lenet"\nsolver_mode: GPU\n')
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _, _, changes = solver.write_effective(solver.load(str(solver_path)), run_dir, solver.Overrides(display=1))
+    by_setting = {change.setting: change for change in changes}
+    assert set(by_setting) == {"nets", "debug_info", "display", "snapshot", "snapshot_after_train",
+                               "snapshot_prefix", "solver_mode"}
+    assert by_setting["solver_mode"].as_text() == (
+        "solver_mode: GPU -> CPU (the harness trains on the CPU unless given --gpu N)")
+    assert (by_setting["display"].yours, by_setting["display"].effective) == ("100", "1")
+    assert by_setting["snapshot_prefix"].yours == '"examples/mnist/lenet"'
+    assert by_setting["snapshot_prefix"].effective == f'"{run_dir / "snapshots" / "snapshot"}"'
+    assert by_setting["nets"].yours == 'net: "net.prototxt"'
+    # With --gpu N the GPU the user asked for is what runs: no change to report.
+    _, _, on_gpu = solver.write_effective(solver.load(str(solver_path)), run_dir, solver.Overrides(display=100, gpu=0))
+    assert "solver_mode" not in {c.setting for c in on_gpu} and "display" not in {c.setting for c in on_gpu}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harness.core.records import FLT_MAX
-from harness.run.stats import summarize
+from harness.run.stats import param_norms, summarize
 
 
 def reference(values):
@@ -101,3 +101,86 @@ def test_fast_path_falls_back_to_float64_to_tell_overflow_from_nan():
     big[500] = np.nan
     poisoned = summarize(big)
     assert poisoned.nonfinite == 1 and math.isnan(poisoned.mean_abs) and not poisoned.overflow
+
+
+# Blob.debug_stats, the patched pycaffe's entry point, on real blobs of a real net (in a child process:
+# only one process of ours loads libcaffe per test run, and it must not be this one).
+DEBUG_STATS_CHILD = """
+import json, sys
+import numpy as np
+import caffe
+from harness.run.stats import summarize_blob, param_norms
+caffe.set_mode_cpu()
+net = caffe.Net(sys.argv[1], caffe.TRAIN)
+blob = net.blobs["x"]
+out = {"untouched_diff": blob.debug_stats(diff=True)}
+cases = {"plain": [1.0, -2.0, 0.0, -0.0, 3.5, 1e-42], "nonfinite": [1.0, float("nan"), -float("inf"), 0.0, -4.0, 2.0],
+         "overflow": [3e38, -3e38, 3e38, 3e38, 1.0, 0.0]}
+for name, values in cases.items():
+    blob.data[...] = np.array(values, np.float32)
+    blob.diff[...] = -2 * np.array(values, np.float32)
+    out[name] = {"data": blob.debug_stats(False, True), "diff": blob.debug_stats(diff=True, sumsq=True),
+                 "summary": summarize_blob(blob, "data", with_sumsq=True)._asdict()}
+norm_parts = [summarize_blob(blob, "data", with_sumsq=True) for _ in range(3)]
+out["norms"] = param_norms(norm_parts, norm_parts)
+print(json.dumps(out, default=str))
+"""
+INPUT_NET = 'name: "x"\nlayer { name: "x" type: "Input" top: "x" input_param { shape { dim: 6 } } }\n'
+
+
+@pytest.fixture(scope="module")
+def debug_stats(tmp_path_factory):
+    import json
+    import subprocess
+    import sys
+    net = tmp_path_factory.mktemp("debug_stats") / "net.prototxt"
+    net.write_text(INPUT_NET)
+    result = subprocess.run([sys.executable, "-c", DEBUG_STATS_CHILD, str(net)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.caffe
+def test_debug_stats_are_caffes_sums_and_one_pass_over_the_elements(debug_stats):
+    # (asum, mean_abs, sumsq, finite_asum, max_abs, zeros, nonfinite)
+    asum, mean_abs, sumsq, finite_asum, max_abs, zeros, nonfinite = debug_stats["plain"]["data"]
+    assert asum == np.float32(6.5) and mean_abs == float(np.float32(6.5) / np.float32(6))
+    assert sumsq == float(np.float32(1 + 4 + 12.25)) and finite_asum == pytest.approx(6.5)
+    assert max_abs == 3.5 and zeros == 2 and nonfinite == 0       # -0.0 is a zero, 1e-42 (subnormal) is not
+    diff = debug_stats["plain"]["diff"]
+    assert diff[0] == 13.0 and diff[4] == 7.0 and diff[5] == 2     # the diff, not the data
+
+
+@pytest.mark.caffe
+def test_debug_stats_count_nonfinite_and_keep_the_finite_maximum(debug_stats):
+    asum, mean_abs, _, finite_asum, max_abs, zeros, nonfinite = debug_stats["nonfinite"]["data"]
+    assert math.isnan(float(asum)) and math.isnan(float(mean_abs))   # Caffe's sum is nan, as it prints
+    assert nonfinite == 2 and zeros == 1 and max_abs == 4.0 and finite_asum == 7.0
+    summary = debug_stats["nonfinite"]["summary"]
+    assert summary["nonfinite"] == 2 and summary["exact"] and not summary["overflow"]
+
+
+@pytest.mark.caffe
+def test_debug_stats_tell_overflow_from_nonfinite_elements(debug_stats):
+    asum, _, _, finite_asum, max_abs, _, nonfinite = debug_stats["overflow"]["data"]
+    assert float(asum) == math.inf and nonfinite == 0 and finite_asum == pytest.approx(1.2e39 + 1, rel=1e-6)
+    summary = debug_stats["overflow"]["summary"]
+    assert summary["overflow"] and summary["mean_abs"] == pytest.approx(2e38, rel=1e-6)   # the true mean
+    assert max_abs == pytest.approx(3e38, rel=1e-6)
+
+
+@pytest.mark.caffe
+def test_an_untouched_diff_reads_as_zeros(debug_stats):
+    assert debug_stats["untouched_diff"][0] == 0 and debug_stats["untouched_diff"][5] == 6
+
+
+@pytest.mark.caffe
+def test_exact_norms_are_float_totals_like_net_backward(debug_stats):
+    # Three parameters of L1 |x| sum inf (overflowed): Caffe's float total is inf, and so is ours.
+    l1_data, l1_diff, l2_data, l2_diff = debug_stats["norms"]
+    assert float(l1_data) == math.inf and float(l2_data) == math.inf
+
+
+def test_numpy_norms_are_float64_totals():
+    parts = [summarize(np.array([3.0, -4.0], np.float32), with_sumsq=True)] * 2
+    assert param_norms(parts, parts) == (14.0, 14.0, math.sqrt(50.0), math.sqrt(50.0))

@@ -13,7 +13,7 @@ import sys
 
 from ..core.errors import HarnessError
 from ..run import caffe_dir, capabilities, gpu
-from ..run.build import TINY_NET, caffe_tool_version, describe_build, read_build_info, run_solver_in_child
+from ..run.build import TINY_NET, caffe_tool_version, caffe_tools, describe_build, read_build_info, run_solver_in_child
 from ..run.provenance import caffe_prefix
 
 
@@ -52,6 +52,7 @@ def run(args) -> int:
                 for label, value in describe_build(read_build_info(info_path)):
                     show(label, value)
                 show("caffe tool", caffe_tool_version(prefix / "bin" / "caffe"))
+                show("tools", caffe_tools(prefix / "bin"))
             else:
                 show("build", f"unknown: no {info_path} (not built by scripts/setup.sh)")
         found = capabilities.probe()

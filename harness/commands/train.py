@@ -5,6 +5,7 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from ..core import netinfo, rundir
-from ..core.records import read_records
+from ..core.errors import HarnessError
+from ..core.records import IterationEnd, read_records
 from ..rules import config as harness_config
 from ..rules import verdict
 from ..core.errors import HarnessError
@@ -60,8 +62,8 @@ def run(args) -> int:
     train_net = loaded.nets["train"][1]
     run_dir = rundir.make(args.run_dir, train_net.name)
     overrides = solver_loader.Overrides(display=args.display, max_iter=args.max_iter,
-                                        snapshot_every=args.snapshot_every)
-    effective, net_files = solver_loader.write_effective(loaded, run_dir, overrides)
+                                        snapshot_every=args.snapshot_every, gpu=args.gpu)
+    effective, net_files, changes = solver_loader.write_effective(loaded, run_dir, overrides)
     solver = solver_loader.solver_info(loaded)
     config_path = run_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -70,7 +72,8 @@ def run(args) -> int:
         "command": " ".join(shlex.quote(a) for a in sys.argv), "cwd": str(Path.cwd()),
         "solver": str(loaded.path), "effective_solver": str(effective),
         "nets": {role: str(src) for role, (src, _) in loaded.nets.items()},
-        "path_notes": loaded.notes, "random_seed": solver.random_seed, "max_iter": max_iter,
+        "path_notes": loaded.notes, "solver_changes": [asdict(change) for change in changes],
+        "random_seed": solver.random_seed, "max_iter": max_iter,
         "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
         "snapshot_every": args.snapshot_every, "config": str(config_path),
         "data_files": provenance.data_files(net for _, net in loaded.nets.values()),
@@ -80,6 +83,8 @@ def run(args) -> int:
     if not args.quiet:
         for note in loaded.notes:
             print(f"note: {note}", file=sys.stderr)
+        for change in changes:
+            print(f"changed: {change.as_text()}", file=sys.stderr)
         print(f"run directory: {run_dir}", file=sys.stderr)
 
     spec = {
@@ -91,9 +96,37 @@ def run(args) -> int:
         "solver_info": asdict(solver), "hooks": hooks,
     }
     progress = Progress(max_iter, args.quiet)
-    outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
-    progress.done()
-    return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
+    outcome = None
+    try:
+        outcome = supervisor.run(spec, run_dir, loaded.python_paths, progress)
+        progress.done()
+        return finish(run_dir, outcome, solver, strict=args.strict, quiet=args.quiet, html=not args.no_html)
+    except HarnessError:   # a message for the user, said by the command line
+        raise
+    except Exception as error:   # our own bug, after Caffe ran: the run still gets its verdict
+        progress.done()
+        return internal_error(run_dir, error, outcome)
+
+
+def internal_error(run_dir: Path, error: Exception, outcome) -> int:
+    """verdict.json with status error, the traceback saved beside it, and a message instead of the traceback;
+    caffe.log and records.jsonl stay as the supervisor left them."""
+    saved = run_dir / "harness-traceback.txt"
+    saved.write_text(traceback.format_exc())
+    message = f"internal error of caffe-harness: {type(error).__name__}: {error}"
+    if outcome is not None:
+        iterations = outcome.iterations_run
+    else:
+        with open(run_dir / "records.jsonl") as stream:
+            iterations = sum(isinstance(r, IterationEnd) for r in read_records(stream))
+    result = verdict.build("error", iterations, [], getattr(outcome, "crosscheck", None), None, source="live",
+                           harness_error={"message": message, "traceback": str(saved)})
+    verdict.write(run_dir / "verdict.json", result)
+    print(f"harness train: {message}\nThis is a bug of the harness, not of your net; please report it with "
+          f"{saved}. Caffe's log {run_dir / 'caffe.log'} and the records of the {iterations} completed "
+          f"iteration(s) in {run_dir / 'records.jsonl'} are kept; {run_dir / 'verdict.json'} says status "
+          "error.", file=sys.stderr)
+    return 2
 
 
 def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool) -> int:
@@ -116,7 +149,8 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
     if not quiet:
         print(text.terminal_summary(result), file=sys.stderr)
     if status == "error":
-        print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}. "
+        # Caffe's words end the first line as Caffe wrote them (often with their own full stop).
+        print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}\n"
               f"Caffe's full log is {run_dir / 'caffe.log'}; the records of the {outcome.iterations_run} "
               f"completed iteration(s) are in {run_dir / 'records.jsonl'}.", file=sys.stderr)
     if outcome.exit_signal:

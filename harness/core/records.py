@@ -61,6 +61,7 @@ class ParamNorms:
     l1_diff: float
     l2_data: float
     l2_diff: float
+    count: Optional[int] = None         # elements in all learnable params (the harness's; None from a log)
     record: str = field(default="norms", init=False)
 
 

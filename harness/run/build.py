@@ -96,6 +96,19 @@ def describe_build(info: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+# The tools scripts/setup.sh builds beside `caffe` (its CAFFE_TOOLS), into the build's bin/ and the venv's.
+CAFFE_TOOLS = ("convert_imageset", "compute_image_mean", "extract_features", "upgrade_net_proto_text",
+               "upgrade_solver_proto_text")
+
+
+def caffe_tools(bin_dir: Path) -> str:
+    """Which of Caffe's tools the build has in `bin_dir`, and which it lacks."""
+    present = [tool for tool in CAFFE_TOOLS if (bin_dir / tool).is_file()]
+    missing = [tool for tool in CAFFE_TOOLS if tool not in present]
+    text = ", ".join(present) if present else "none"
+    return text + (f"; missing: {', '.join(missing)}" if missing else "")
+
+
 def caffe_tool_version(binary: Path) -> str:
     if not binary.is_file():
         return f"missing: {binary}"

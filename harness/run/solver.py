@@ -139,12 +139,75 @@ class Overrides:
     display: int = 1                 # Caffe prints debug lines only on iterations divisible by this
     max_iter: Optional[int] = None
     snapshot_every: int = 0          # 0: only on halt and at the end
+    gpu: Optional[int] = None        # the GPU the worker selects itself (--gpu); None: the CPU
+
+
+@dataclass(frozen=True)
+class Change:
+    """A setting of the effective solver that differs from the user's, and why."""
+    setting: str
+    yours: str
+    effective: str
+    why: str
+
+    def as_text(self) -> str:
+        return f"{self.setting}: {self.yours} -> {self.effective} ({self.why})"
+
+
+_NET_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net", "test_net_param")
+_WHY = {
+    "debug_info": "the harness cross-checks Caffe's per-layer debug lines",
+    "display": "Caffe prints its debug lines only on iterations divisible by display; --display N to change",
+    "max_iter": "--max-iter",
+    "snapshot": "the harness snapshots on a halt, at the end, and every --snapshot-every S iterations",
+    "snapshot_after_train": "the harness takes the final snapshot itself",
+    "snapshot_prefix": "snapshots go into the run directory",
+}
+
+
+def _shown(param, name: str) -> str:
+    """A solver field's value as a prototxt says it; an unset field shows its default, or `(unset)` where it
+    has none worth showing (a path, a net)."""
+    value = getattr(param, name)
+    descriptor = param.DESCRIPTOR.fields_by_name[name]
+    if hasattr(value, "extend"):   # a repeated field (FieldDescriptor.label is gone in protobuf 6)
+        items = ["(inline net)" if descriptor.message_type else f'"{v}"' for v in value]
+        return ", ".join(items) if items else "(unset)"
+    if descriptor.message_type or (isinstance(value, str) and not param.HasField(name)):
+        return ("(inline net)" if descriptor.message_type else f'"{value}"') if param.HasField(name) else "(unset)"
+    if descriptor.enum_type:
+        return descriptor.enum_type.values_by_number[value].name
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def changes(user, effective, gpu: Optional[int]) -> list:
+    """Every setting `effective` (the solver written into the run directory) changes from `user`'s, with
+    the reason. The net fields become one change: the nets are copied with every path made absolute."""
+    found = []
+    if any(_shown(user, name) != _shown(effective, name) for name in _NET_FIELDS):
+        yours = "; ".join(f"{name}: {_shown(user, name)}" for name in _NET_FIELDS if _shown(user, name) != "(unset)")
+        found.append(Change("nets", yours, "copies in the run directory",
+                            "the effective nets, with every data path made absolute"))
+    for name, why in _WHY.items():
+        if _shown(user, name) != _shown(effective, name):
+            found.append(Change(name, _shown(user, name), _shown(effective, name), why))
+    # The effective file says CPU either way: the worker switches to the GPU itself (--gpu N). Without the
+    # field `caffe train` trains on the CPU unless given -gpu, whatever caffe.proto's default says.
+    runs_on = "CPU" if gpu is None else "GPU"
+    yours = _shown(user, "solver_mode") if user.HasField("solver_mode") else "CPU"
+    if yours != runs_on:
+        why = "the harness trains on the CPU unless given --gpu N" if gpu is None else f"--gpu {gpu}"
+        found.append(Change("solver_mode", yours, runs_on, why))
+    return found
 
 
 def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -> tuple:
     """Write solver.prototxt and the nets into run_dir with every path absolute.
 
-    Returns (the solver's path, {"train" / "test0" / ...: the path of the net file Caffe builds it from})."""
+    Returns (the solver's path, {"train" / "test0" / ...: the path of the net file Caffe builds it from},
+    the Changes from the user's solver)."""
     pb2 = caffe_pb2()
     param = pb2.SolverParameter()
     param.CopyFrom(loaded.param)
@@ -178,7 +241,7 @@ def write_effective(loaded: LoadedSolver, run_dir: Path, overrides: Overrides) -
     param.solver_mode = pb2.SolverParameter.CPU   # the worker switches to GPU when asked
     path = run_dir / "solver.prototxt"
     path.write_text(f"# effective solver for {loaded.path}\n" + text_format.MessageToString(param))
-    return path, net_files
+    return path, net_files, changes(loaded.param, param, overrides.gpu)
 
 
 def solver_info(loaded: LoadedSolver) -> SolverInfo:

@@ -22,7 +22,8 @@ from ..log.crosscheck import CrossCheck
 from ..rules.findings import Finding
 
 # What killed the worker: glog's FATAL line (the log parser's `fatal` events), else Python's last traceback
-# line. Caffe logs each layer as it builds it; a CHECK during set-up belongs to the last one named.
+# line, said with the step the worker was in (its `step` messages). Caffe logs each layer as it builds it;
+# a CHECK during set-up belongs to the last one named.
 _SETTING_UP = re.compile(r"\] (?:Creating Layer|Setting up) (?P<layer>\S+)")
 _PY_ERROR = re.compile(r"^(?P<text>(?:[A-Za-z_][\w.]*(?:Error|Exception)|KeyboardInterrupt)\b.*)")
 
@@ -38,6 +39,7 @@ class Outcome:
     exit_signal: Optional[str] = None
     dump_rows: list = field(default_factory=list)   # summary of a replay's dump, one row per array
     returncode: Optional[int] = None
+    step: dict = field(default_factory=lambda: {"step": "setup"})   # what the worker was doing last
 
 
 class _Lines:
@@ -56,15 +58,29 @@ class _Lines:
         return [tail.decode("utf-8", "replace")] if tail else []
 
 
-def _cause(fatal_lines: list, python_errors: list, returncode: int) -> str:
-    """What ended the worker: Caffe's first FATAL line, else Python's last error, else the signal."""
-    if fatal_lines:
-        return fatal_lines[0]
-    if python_errors:
-        return python_errors[-1]
+def _cause(fatal_lines: list, python_errors: list, returncode: int, where: str) -> str:
+    """What ended the worker, in Caffe's own words: its first FATAL line, else Python's last error, each
+    after the step that raised it; else the signal."""
+    if fatal_lines or python_errors:
+        return f"{where}: {fatal_lines[0] if fatal_lines else python_errors[-1]}"
     if returncode and returncode < 0:
         return f"the worker was killed by {signal.Signals(-returncode).name}"
     return f"the worker exited with status {returncode} (see caffe.log)"
+
+
+def _where(step: dict, layer: Optional[str], iterations_run: int) -> str:
+    """The worker's step, as the start of a sentence: the worker announces each step before it takes it,
+    so the last one announced is the one that failed."""
+    kind = step.get("step")
+    if kind == "weights":
+        return f"while copying weights from {step['file']} (after the nets were set up)"
+    if kind == "snapshot":
+        return f"while restoring the solver state from {step['file']}"
+    if kind == "training":
+        return f"during iteration {iterations_run}"
+    if kind == "hooks":
+        return "while the harness prepared its watch of the nets"
+    return f"while setting up layer '{layer}'" if layer else "while setting up the nets"
 
 
 class _Sink:
@@ -139,8 +155,7 @@ def run(spec: dict, run_dir: Path, python_paths: list,
 
     def on_log_record(record) -> None:
         if isinstance(record, Event) and record.kind == "fatal":
-            where = f"while setting up layer '{setting_up[-1]}': " if setting_up and not outcome.iterations_run else ""
-            fatal_lines.append(where + record.text)
+            fatal_lines.append(record.text)
         check.add_log(record)
 
     def on_log_line(line: str) -> None:
@@ -178,6 +193,11 @@ def run(spec: dict, run_dir: Path, python_paths: list,
             outcome.dump_rows = row["rows"]
         elif kind == "error":
             outcome.caffe_error = row["text"]
+        elif kind == "step":
+            outcome.step = row
+        elif kind == "started":
+            outcome.step = {"step": "training"}
+            check.statistics = row.get("statistics", check.statistics)
         elif kind == "end":
             outcome.status = row["status"]
             outcome.iterations_run = row["iterations_run"]
@@ -203,6 +223,9 @@ def run(spec: dict, run_dir: Path, python_paths: list,
         for record in folder.close():
             on_log_record(record)
     finally:
+        if worker.poll() is None:   # we failed while it runs: it must not train on unwatched
+            worker.kill()
+            worker.wait()
         for s, handler in previous.items():
             signal.signal(s, handler)
         log_file.close()
@@ -211,7 +234,9 @@ def run(spec: dict, run_dir: Path, python_paths: list,
 
     if outcome.returncode != 0 or outcome.status == "error" or outcome.caffe_error:
         outcome.status = "error"
-        outcome.caffe_error = outcome.caffe_error or _cause(fatal_lines, python_errors, outcome.returncode)
+        outcome.caffe_error = outcome.caffe_error or _cause(
+            fatal_lines, python_errors, outcome.returncode,
+            _where(outcome.step, setting_up[-1] if setting_up else None, outcome.iterations_run))
     if outcome.exit_signal and outcome.status == "ok":
         outcome.status = "interrupted"
     outcome.crosscheck = check.summary()

@@ -26,7 +26,7 @@ from ..rules import config as harness_config
 from ..rules.engine import RuleEngine
 from . import dump, gpu_stats, stepping, topology
 from .inputs import locate_nonfinite
-from .stats import summarize
+from .stats import has_caffe_stats, param_norms, summarize, summarize_blob
 
 
 class Halt(Exception):
@@ -180,11 +180,9 @@ class NetObserver:
             self.worker.observe_norms(self._norms())
 
     def _norms(self) -> ParamNorms:
-        total = lambda parts, attr: sum(getattr(p, attr) if p.nonfinite == 0 else float("nan") for p in parts)
-        data, diff = self.param_data, self.param_diff
         return ParamNorms(self.worker.iteration, self.name, self.pass_index,
-                          total(data, "asum"), total(diff, "asum"),
-                          total(data, "sumsq") ** 0.5, total(diff, "sumsq") ** 0.5)
+                          *param_norms(self.param_data, self.param_diff),
+                          count=sum(s.count for s in self.param_data))
 
 
 class Worker:
@@ -197,7 +195,6 @@ class Worker:
         self.stop_signal = None
         self.smoothed = []
         self.target = spec.get("stop_at")
-        self.measure = _blob_summarizer(spec.get("gpu") is not None)
 
     def displays(self) -> bool:
         return self.display > 0 and self.iteration % self.display == 0
@@ -277,6 +274,7 @@ class Worker:
         import caffe   # only here: libcaffe lives in this process alone
         from caffe.proto import caffe_pb2
         from google.protobuf import text_format
+        self.measure, statistics = _blob_summarizer(caffe, spec.get("gpu") is not None)
 
         unknown = _unknown_layer_types(spec["net_files"], spec["net_sources"], set(caffe.layer_type_list()),
                                        caffe_pb2, text_format)
@@ -293,12 +291,15 @@ class Worker:
         ignored = []
         if spec.get("weights"):
             for weights in spec["weights"]:
+                self._step("weights", file=weights)
                 ignored += _ignored_source_layers(weights, set(solver.net._layer_names), caffe_pb2)
                 solver.net.copy_from(weights)
                 for test_net in solver.test_nets:
                     test_net.copy_from(weights)
         if spec.get("snapshot"):
+            self._step("snapshot", file=spec["snapshot"])
             solver.restore(spec["snapshot"])
+        self._step("hooks")
 
         offered = stepping.offers(solver)
         try:
@@ -321,7 +322,8 @@ class Worker:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._request_stop)
-        self.channel.control("started", iteration=solver.iter, max_iter=solver_param.max_iter)
+        self.channel.control("started", iteration=solver.iter, max_iter=solver_param.max_iter,
+                             statistics=statistics)
         self.channel.flush()
         status = "ok"
         try:
@@ -348,6 +350,11 @@ class Worker:
                              signal=self.stop_signal)
         self.channel.flush()
         return 0
+
+    def _step(self, step: str, **details) -> None:
+        """Tell the supervisor what comes next, before doing it: a Caffe abort there is that step's."""
+        self.channel.control("step", step=step, **details)
+        self.channel.flush()
 
     def _observe_nets(self, solver, solver_param, caffe_pb2, text_format) -> dict:
         """Describe the train and test nets as Caffe built them and hook an observer to each."""
@@ -418,12 +425,22 @@ class Worker:
         self.stop_signal = signal.Signals(signum).name
 
 
-def _blob_summarizer(on_gpu: bool):
-    """How a blob is measured: where it lives. On the GPU (with CuPy) only the reductions come to the host;
-    pycaffe's .data would copy the whole blob to the host and make the next layer copy it back."""
-    if on_gpu and gpu_stats.cupy_available():
-        return gpu_stats.summarize_blob
-    return lambda blob, which, with_sumsq=False: summarize(getattr(blob, which), with_sumsq)
+# HARNESS_STATS=numpy measures with numpy even where Caffe's own numbers are there: to compare the two
+# paths, and for the tests of the one a user's own Caffe build takes.
+FORCE_NUMPY = "HARNESS_STATS"
+
+
+def _blob_summarizer(caffe, on_gpu: bool) -> tuple:
+    """How a blob is measured, and by what ("caffe", "cupy" or "numpy", for the cross-check): by Caffe's
+    own calls where this pycaffe has them (exact, and on the GPU where the blob lives); else on the GPU with
+    CuPy, where only the reductions come to the host (pycaffe's .data would copy the whole blob to the host
+    and make the next layer copy it back); else with numpy."""
+    forced = os.environ.get(FORCE_NUMPY) == "numpy"
+    if has_caffe_stats(caffe) and not forced:
+        return summarize_blob, "caffe"
+    if on_gpu and not forced and gpu_stats.cupy_available():
+        return gpu_stats.summarize_blob, "cupy"
+    return (lambda blob, which, with_sumsq=False: summarize(getattr(blob, which), with_sumsq)), "numpy"
 
 
 def _ignored_source_layers(weights: str, net_layers: set, caffe_pb2) -> list:
