@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` and `make test`. Each sets everything up first (scripts/setup.sh:
 # Debian packages, cached Caffe build, .venv); a warm setup takes seconds.
-.PHONY: setup setup-cuda demo test docker-cpu
+.PHONY: setup setup-cuda bundle-cuda demo test docker-cpu
 
 setup:
 	bash scripts/setup.sh
@@ -8,6 +8,11 @@ setup:
 # The CUDA build (docs/gpu.md) in its own cache folder and .venv-cuda; the CPU build and .venv stay as they are.
 setup-cuda:
 	CAFFE_CUDA=1 VENV=.venv-cuda bash scripts/setup.sh
+
+# dist/caffe-harness-cuda.tar.xz: Python, the project, the CUDA and CPU builds of Caffe and every library they need,
+# for GPU machines without root, Docker or a compiler (docs/gpu.md). CUDA_ARCH_BIN=90 builds for H100/H200 only.
+bundle-cuda: setup setup-cuda
+	.venv-cuda/bin/python scripts/bundle-cuda.py
 
 demo: setup
 	.venv/bin/python prototxt/digits_healthy/make_data.py

@@ -130,6 +130,20 @@ def test_a_negative_gpu_number_is_refused():
 
 
 @pytest.mark.caffe
+def test_doctor_and_check_with_gpu_say_why_not_here():
+    """`doctor --gpu N` trains the tiny net on the CPU, then reports the refusal as its problem; `check --gpu N`
+    refuses once, before any net runs. Where GPU 0 works, both go on to train on it."""
+    if gpu.gpu_usable(0):
+        pytest.skip("GPU 0 is usable here")
+    doctor = harness("doctor", "--gpu", 0)
+    assert doctor.returncode == 1
+    assert "3 iterations on a tiny DummyData net: loss" in doctor.stdout
+    assert "NOT OK:\n  - --gpu 0: " in doctor.stdout and "on GPU 0" not in doctor.stdout
+    check = harness("check", "prototxt/exploding_lr", "--gpu", 0)
+    assert check.returncode == 2 and "--gpu 0: " in check.stderr and "exploding_lr" not in check.stdout + check.stderr
+
+
+@pytest.mark.caffe
 def test_the_probe_reports_caffes_abort_instead_of_dying():
     """The real probe where there is no GPU (CPU build: 'Cannot use GPU in CPU-only Caffe'; CUDA build
     without a driver: 'CUDA driver version is insufficient'): Caffe aborts the child, never this process."""

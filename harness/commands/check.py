@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import HarnessError
+from ..run import gpu
 from ..testing.expected import expected_summary, summary
 from ..testing.netfolder import LIVE, NetFolder, NetRun, find_nets
 from ..testing.training import blas_env, blas_threads
@@ -29,6 +30,8 @@ def add_arguments(parser) -> None:
                         help="give up on a net after this long (default 600)")
     parser.add_argument("--caffe-binary", action="store_true",
                         help="also train each net with the plain `caffe` tool and judge its log with `harness parse`")
+    parser.add_argument("--gpu", type=int, metavar="N",
+                        help="train on GPU N (`harness train --gpu N`, `caffe train -gpu N`) against the same pins")
 
 
 def run(args) -> int:
@@ -38,6 +41,8 @@ def run(args) -> int:
         raise HarnessError("two net folders share a name; check them in separate runs.")
     if args.jobs < 1:
         raise HarnessError("--jobs must be at least 1.")
+    if args.gpu is not None:
+        gpu.require_gpu(args.gpu)               # one refusal up front instead of one per net
     if args.keep:
         root = Path("runs") / ("check-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         root.mkdir(parents=True, exist_ok=True)
@@ -62,7 +67,7 @@ def _check_all(nets, root: Path, args) -> list:
     done = []
 
     def one(net: NetFolder):
-        net_run = NetRun(net, root / net.name, args.timeout, env)
+        net_run = NetRun(net, root / net.name, args.timeout, env, args.gpu)
         judgements = [net_run.judge(source) for source in sources]
         if args.keep:    # a kept failure gets its report.html; a deleted one would not need it
             judgements = [j if j.passed else net_run.draw_report(j) for j in judgements]

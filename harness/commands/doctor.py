@@ -8,9 +8,11 @@ types) and the debug_info format it prints are asked of the build in a child (ha
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sys
 
-from ..run import caffe_dir, capabilities
+from ..core.errors import HarnessError
+from ..run import caffe_dir, capabilities, gpu
 from ..run.build import TINY_NET, caffe_tool_version, caffe_tools, describe_build, read_build_info, run_solver_in_child
 from ..run.provenance import caffe_prefix
 
@@ -18,12 +20,16 @@ from ..run.provenance import caffe_prefix
 def add_arguments(parser) -> None:
     parser.add_argument("--caffe", metavar="DIR",
                         help=f"examine the Caffe build in DIR instead of the harness's own (also ${caffe_dir.ENV})")
+    parser.add_argument("--gpu", type=int, metavar="N",
+                        help="also train the tiny net on GPU N (after the CPU), as `harness train --gpu N` would")
 
 
 def run(args) -> int:
     build = caffe_dir.use(args.caffe)
     problems: list[str] = []
     print("caffe-harness doctor")
+    if os.environ.get("CAFFE_HARNESS_BUNDLE"):     # set by the CUDA bundle's launchers (docs/gpu.md)
+        show("bundle", os.environ["CAFFE_HARNESS_BUNDLE"])
     show("Python", f"{sys.version.split()[0]} ({sys.executable})")
     for package in ("numpy", "protobuf"):
         show(package, package_version(package))
@@ -60,6 +66,8 @@ def run(args) -> int:
         show("solver", message)
         if not ok:
             problems.append(message)
+        if args.gpu is not None:
+            problems += check_gpu(args.gpu)
 
     if problems:
         print("NOT OK:")
@@ -68,6 +76,19 @@ def run(args) -> int:
         return 1
     print("OK")
     return 0
+
+
+def check_gpu(device: int) -> list[str]:
+    """The GPU line and the tiny net on GPU `device`; the problems found."""
+    try:
+        gpu.require_gpu(device)
+    except HarnessError as error:
+        return [str(error)]
+    names = gpu.nvidia_smi_gpus() or []
+    show("GPU", next((name for name in names if name.startswith(f"GPU {device}:")), f"GPU {device}"))
+    ok, message = run_solver_in_child(TINY_NET, gpu=device)
+    show("solver (GPU)", message)
+    return [] if ok else [message]
 
 
 def show(label: str, value: str) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 # The smallest net that exercises a data layer, a learnable layer, a loss, backward and the SGD update.
 TINY_NET = """name: "doctor"
@@ -29,11 +30,17 @@ random_seed: 1
 solver_mode: CPU
 snapshot_after_train: false
 """
-# Runs in the child, in the folder holding net.prototxt and solver.prototxt; prints one JSON line.
+# Runs in the child, in the folder holding net.prototxt and solver.prototxt, with (iterations, GPU number or
+# -1 for the CPU); prints one JSON line.
 CHILD = """
 import json, sys
 import caffe
-caffe.set_mode_cpu()
+device = int(sys.argv[2])
+if device < 0:
+    caffe.set_mode_cpu()
+else:
+    caffe.set_device(device)
+    caffe.set_mode_gpu()
 solver = caffe.get_solver("solver.prototxt")
 losses = []
 for _ in range(int(sys.argv[1])):
@@ -110,14 +117,15 @@ def caffe_tool_version(binary: Path) -> str:
     return output if result.returncode == 0 else f"{binary} --version failed: {last_lines(output)}"
 
 
-def run_solver_in_child(net: str, iterations: int = ITERATIONS) -> tuple[bool, str]:
-    """Train `net` for `iterations` steps in a child Python; (ok, one-line summary or what went wrong)."""
+def run_solver_in_child(net: str, iterations: int = ITERATIONS, gpu: Optional[int] = None) -> tuple[bool, str]:
+    """Train `net` for `iterations` steps in a child Python, on the CPU or on GPU `gpu`; (ok, one-line
+    summary or what went wrong)."""
     with tempfile.TemporaryDirectory(prefix="harness-doctor-") as folder:
         Path(folder, "net.prototxt").write_text(net)
-        Path(folder, "solver.prototxt").write_text(SOLVER.format(iterations=iterations))
+        Path(folder, "solver.prototxt").write_text(SOLVER.format(iterations=iterations))   # CHILD sets the mode
         try:
-            result = subprocess.run([sys.executable, "-c", CHILD, str(iterations)], cwd=folder,
-                                    capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+            result = subprocess.run([sys.executable, "-c", CHILD, str(iterations), str(-1 if gpu is None else gpu)],
+                                    cwd=folder, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return False, f"the tiny solver did not finish {iterations} iterations in {CHILD_TIMEOUT_S} s"
     if result.returncode != 0:
@@ -130,7 +138,8 @@ def run_solver_in_child(net: str, iterations: int = ITERATIONS) -> tuple[bool, s
     losses = report["losses"]
     if report["iterations"] != iterations or not all(map(math.isfinite, losses)):
         return False, f"the tiny solver ran {report['iterations']}/{iterations} iterations, losses {losses}"
-    return True, f"{iterations} iterations on a tiny DummyData net: loss " + ", ".join(f"{x:.4g}" for x in losses)
+    where = "" if gpu is None else f" on GPU {gpu}"
+    return True, f"{iterations} iterations on a tiny DummyData net{where}: loss " + ", ".join(f"{x:.4g}" for x in losses)
 
 
 def caffe_failure(stderr: str) -> str:

@@ -111,11 +111,13 @@ class NetRun:
     """One net folder run into `run_dir` and judged from there, each source at most once, also across
     processes that share `run_dir`: the first to need a result computes it, the others read it."""
 
-    def __init__(self, net: NetFolder, run_dir: Path, timeout: float, env: Optional[dict] = None):
+    def __init__(self, net: NetFolder, run_dir: Path, timeout: float, env: Optional[dict] = None,
+                 gpu: Optional[int] = None):
         self.net = net
         self.run_dir = Path(run_dir).resolve()
         self.timeout = timeout
         self.env = env
+        self.gpu = gpu           # train on this GPU (harness check --gpu N), else on the CPU
 
     def judge(self, source: str) -> Judgement:
         with self._locked():
@@ -171,8 +173,8 @@ class NetRun:
                 raise HarnessError(f"make_data.py failed (exit {made.returncode}): {tail(made.stderr)}")
         # In the net folder, like make_data.py: paths in train_args are relative to it.
         run = train(net.folder.resolve() / "solver.prototxt", self.run_dir,
-                    ["--quiet", "--no-html", *net.expected.get("train_args", [])], cwd=net.folder, env=self.env,
-                    timeout=self.timeout)
+                    ["--quiet", "--no-html", *self._device("--gpu"), *net.expected.get("train_args", [])],
+                    cwd=net.folder, env=self.env, timeout=self.timeout)
         return run.verdict.data, run.log
 
     def _judge_log(self, source: str, out: Path) -> tuple:
@@ -206,9 +208,13 @@ class NetRun:
                 env[variable] = os.pathsep.join(folders + [p for p in [base.get(variable)] if p])
         log = self.run_dir / "caffe-binary.log"
         with open(log, "w") as stream:
-            subprocess.run([tool, "train", "-solver", str(self.run_dir / "solver.prototxt"), *weights],
+            subprocess.run([tool, "train", "-solver", str(self.run_dir / "solver.prototxt"), *weights,
+                            *self._device("-gpu")],
                            cwd=self.net.folder, stdout=stream, stderr=subprocess.STDOUT, env=env, timeout=self.timeout)
         return log
+
+    def _device(self, option: str) -> list:
+        return [] if self.gpu is None else [option, str(self.gpu)]
 
     def _caffe_tool(self) -> tuple:
         """(the `caffe` tool, PYTHONPATH folders, LD_LIBRARY_PATH folders) of the build the live run used, as
