@@ -6,6 +6,8 @@
 #
 #   scripts/setup.sh                CPU build (default)
 #   scripts/setup.sh --caffe-only   packages + cached Caffe only, no .venv (Dockerfile.cpu's cacheable layer)
+#   scripts/setup.sh --caffe-source DIR   only adds Blob.debug_stats to the Caffe source tree DIR (your fork),
+#                                   which you then rebuild with your own build command (docs/forks.md)
 #   CAFFE_CUDA=1 scripts/setup.sh   CUDA build (scripts/cuda-options.sh, docs/gpu.md), cached apart from the CPU one
 #
 # Settings (environment): PYTHON (interpreter for .venv, default python3), CAFFE_CACHE (cache root),
@@ -16,10 +18,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 caffe_only=0
+caffe_source=
+usage() { echo "usage: scripts/setup.sh [--caffe-only | --caffe-source DIR]" >&2; exit 2; }
 case "${1:-}" in
   --caffe-only) caffe_only=1 ;;
+  --caffe-source) caffe_source=${2:-}; [ -n "$caffe_source" ] || usage ;;
   "") ;;
-  *) echo "usage: scripts/setup.sh [--caffe-only]" >&2; exit 2 ;;
+  *) usage ;;
 esac
 
 CAFFE_VERSION=1.0.0+git20180821.99bd997-8
@@ -60,6 +65,22 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# A fork's own tree gets only the statistics patch: it already builds with its owner's command and fixes, which
+# no recipe of ours could know, so nothing here installs or builds anything for it.
+if [ -n "$caffe_source" ]; then
+  step "adding Blob.debug_stats to the Caffe source in $caffe_source (scripts/patch-caffe-stats.sh)"
+  bash "$here/scripts/patch-caffe-stats.sh" "$caffe_source" || { failed=1; exit 1; }   # it said why, naming the file
+  step "done. Now rebuild pycaffe there with your own build command:"
+  cat <<NEXT
+  Makefile build:  make all pycaffe   (the Makefile finds the new source files itself)
+  CMake build:     cmake .   in your build folder first (CMake lists the source files when it configures),
+                   then  make caffe pycaffe   (and the tools you use: caffe.bin, ...)
+Then \`harness doctor --caffe $caffe_source\` says "statistics   exact", and \`harness train --caffe\` compares
+Caffe's debug lines with the harness's exactly. Running this again changes nothing.
+NEXT
+  exit 0
+fi
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -135,7 +156,8 @@ pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
 
 # ---------------------------------------------------------------------------------------------
 # Everything that changes the binaries goes into the cache key: source version, CMake options, the numpy
-# pycaffe compiles against, and our source edits and additions (scripts/patch-caffe.sh, scripts/caffe-additions/);
+# pycaffe compiles against, and our source edits and additions (scripts/patch-caffe.sh, scripts/patch-caffe-stats.sh
+# and the files it adds, scripts/caffe-additions/);
 # for CUDA also key_extra.
 caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=ON -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
   -DBUILD_python_layer=ON -Dpython_version="$pyver" -DBLAS=Open -DBUILD_docs=OFF -DBUILD_matlab=OFF
@@ -148,7 +170,7 @@ if [ "$CAFFE_CUDA" = 1 ]; then
   . "$here/scripts/cuda-options.sh"   # edits caffe_options; sets flavour, key_extra, extra_rpath, patch_cuda
 fi
 key=$({ printf '%s\n' "$CAFFE_VERSION" "$BUILD_NUMPY" "${caffe_options[@]}" "${key_extra[@]}" "${CAFFE_TOOLS[@]}"
-        cat "$here/scripts/patch-caffe.sh"
+        cat "$here/scripts/patch-caffe.sh" "$here/scripts/patch-caffe-stats.sh"
         (cd "$here/scripts" && find caffe-additions -type f | LC_ALL=C sort | xargs sha256sum); } | sha256sum | cut -c1-12)
 prefix="$CACHE_ROOT/caffe-${CAFFE_VERSION%%+*}-$flavour-py$pyver-$key"
 
@@ -203,6 +225,8 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
 
   step "applying the fixes for Debian 12 (scripts/patch-caffe.sh)"
   bash "$here/scripts/patch-caffe.sh" "$work/src/caffe"
+  step "adding Blob.debug_stats for the harness's exact statistics (scripts/patch-caffe-stats.sh)"
+  bash "$here/scripts/patch-caffe-stats.sh" "$work/src/caffe"
   if [ -n "$patch_cuda" ]; then
     step "applying the fixes for the CUDA build (scripts/patch-caffe-cuda.sh)"
     bash "$patch_cuda" "$work/src/caffe"

@@ -12,7 +12,7 @@ import pytest
 from harness.core.errors import HarnessError
 from harness.run import caffe_dir
 from harness.run.provenance import caffe_prefix
-from harness_run import harness, verdict, zoo_solver
+from harness_run import ROOT, harness, verdict, zoo_solver
 
 HARNESS = Path(sys.executable).with_name("harness")
 
@@ -92,6 +92,29 @@ def test_doctor_tells_what_a_build_offers():
     out = result.stdout
     assert f"Caffe dir    {caffe_prefix()}" in out
     assert "layer hooks  yes" in out and "callbacks    yes" in out and "--hooks layers" in out
+    assert "statistics   exact: Blob.debug_stats" in out   # setup's build has the patch of patch-caffe-stats.sh
     assert "display line `Iteration N (X iter/s" in out and "not understood" not in out
     assert "Python layer yes" in out and "InnerProduct" in out
 
+
+
+@pytest.mark.caffe
+def test_check_trains_plain_caffe_with_the_tool_of_the_build_the_net_ran_on(tmp_path):
+    """HARNESS_CAFFE names a build laid out like an install prefix (the harness's own, linked) whose bin/caffe
+    notes each call before it runs the real tool: the `caffe` judgement must train with that tool, and find
+    the build's pycaffe and the net's Python layer from there."""
+    prefix = caffe_prefix()
+    build = tmp_path / "my-caffe"
+    (build / "bin").mkdir(parents=True)
+    for name in ("python", "lib"):
+        (build / name).symlink_to(prefix / name)
+    calls = tmp_path / "calls"
+    tool = build / "bin" / "caffe"
+    tool.write_text(f'#!/bin/sh\necho "$*" >>{calls}\nexec {prefix / "bin" / "caffe"} "$@"\n')
+    tool.chmod(0o755)
+    net = ROOT / "prototxt" / "python_loss_bug"   # a Python layer: plain caffe needs the build's pycaffe too
+    result = harness("check", "--caffe-binary", net, env=dict(os.environ, HARNESS_CAFFE=str(build)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 of 1 nets as expected" in result.stdout
+    trained = [line for line in calls.read_text().splitlines() if line.startswith("train -solver ")]
+    assert len(trained) == 1 and trained[0].endswith("/python_loss_bug/solver.prototxt")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.build import CAFFE_TOOLS, TINY_NET, caffe_tools, describe_build, run_solver_in_child
+from harness.run.capabilities import Capabilities, rows
 
 HARNESS = Path(sys.executable).with_name("harness")
 
@@ -51,3 +52,13 @@ def test_build_facts_come_from_cmake_entries():
 def test_missing_tools_are_named(tmp_path):
     (tmp_path / "convert_imageset").write_text("")
     assert caffe_tools(tmp_path) == "convert_imageset; missing: " + ", ".join(CAFFE_TOOLS[1:])
+
+
+def test_a_build_without_blob_debug_stats_is_said_to_take_the_tolerance_path():
+    offers = {"after_forward": False, "after_backward": False, "add_callback": True, "snapshot": True,
+              "top_ids": True}
+    for has, says in ((True, "exact: Blob.debug_stats"), (False, "numpy (CuPy on a GPU) with a tolerance")):
+        found = Capabilities(True, offers=dict(offers, debug_stats=has), kinds={"blob": 10})
+        statistics = dict(rows(found))["statistics"]
+        assert statistics.startswith(says)
+        assert ("scripts/setup.sh --caffe-source" in statistics) is not has

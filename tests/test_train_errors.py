@@ -1,5 +1,6 @@
-"""`harness train` when something goes wrong after set-up: Caffe's error while copying --weights is said
-with the step that raised it, in Caffe's words; an error of the harness itself still leaves a verdict."""
+"""`harness train` when something goes wrong after set-up: Caffe's error while copying --weights or during the
+first iteration is said with the step that raised it, in Caffe's words; an error of the harness itself still
+leaves a verdict."""
 import json
 
 import pytest
@@ -39,6 +40,28 @@ def test_a_shape_mismatch_while_copying_weights_names_that_step_in_caffes_words(
     # Caffe's own last sentence, whole, and not followed by a full stop of ours.
     assert error.endswith("rename the layer.")
     assert "rename the layer..\n" not in result.stderr and "rename the layer.\n" in result.stderr
+
+
+# ArgMax has no backward pass (NOT_IMPLEMENTED, as py-faster-rcnn's SmoothL1Loss on the CPU): with a loss on its
+# output Caffe aborts in iteration 0's backward, after every layer has long been set up.
+NO_BACKWARD = """name: "argmax_backward"
+layer { name: "data" type: "DummyData" top: "data" top: "label"
+  dummy_data_param { data_filler { type: "gaussian" std: 1 } data_filler { type: "constant" value: 1 }
+    shape { dim: 4 dim: 5 } shape { dim: 4 dim: 1 dim: 1 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+layer { name: "argmax" type: "ArgMax" bottom: "ip" top: "class" }
+layer { name: "loss" type: "EuclideanLoss" bottom: "class" bottom: "label" top: "loss" }
+"""
+
+
+@pytest.mark.parametrize("hooks", ["layers", "none"])
+def test_a_caffe_error_in_iteration_0_is_said_as_during_that_iteration(tmp_path, hooks):
+    run_dir = tmp_path / "run"
+    result = harness("train", write_net(tmp_path / "net", NO_BACKWARD, SOLVER), "--hooks", hooks,
+                     "--run-dir", run_dir, "--quiet", "--no-html")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert verdict(run_dir)["caffe_error"] == "during iteration 0: Not Implemented Yet"
+    assert "[Backward] Layer loss" in (run_dir / "caffe.log").read_text()   # the forward pass had finished
 
 
 def test_an_internal_error_after_caffe_ran_still_writes_the_verdict(tmp_path, monkeypatch, capsys):

@@ -44,7 +44,8 @@ def run(args) -> int:
             identity = caffe_dir.identity(build)
             git = f" (git {identity['git_describe']})" if identity["git_describe"] else ""
             show("Caffe dir", identity["path"] + git)
-            show("caffe tool", f"{identity['version']} ({build.binary})" if build.binary
+            version = identity["version"] or "no version (`caffe --version` prints only its name)"
+            show("caffe tool", f"{version} ({build.binary})" if build.binary
                  else f"not found in {build.root} (bin/caffe, build/tools/caffe)")
         else:
             info_path = prefix / "BUILD_INFO"

@@ -105,7 +105,7 @@ def identity(build: CaffeDir) -> dict:
     """What run.json and the doctor say about the build: where, which version, which commit."""
     version = _run([str(build.binary), "--version"]) if build.binary else None
     return {"path": str(build.root), "pycaffe": str(build.python / "caffe"),
-            "binary": str(build.binary) if build.binary else None,
+            "binary": str(build.binary) if build.binary else None, "lib_dirs": [str(d) for d in build.lib_dirs],
             # gflags prints the program name alone where the build set no version (Caffe before 1.0)
             "version": version.splitlines()[-1] if version and any(c.isdigit() for c in version) else None,
             "git_describe": _run(["git", "describe", "--always", "--tags", "--dirty"], cwd=build.root)

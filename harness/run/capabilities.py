@@ -29,7 +29,7 @@ from harness.run.stepping import loaded_libcaffe, offers
 caffe.set_mode_cpu()
 solver = caffe.get_solver("solver.prototxt")
 found = {"version": getattr(caffe, "__version__", None), "libcaffe": loaded_libcaffe(),
-         "layer_types": sorted(caffe.layer_type_list()), "offers": offers(solver)}
+         "layer_types": sorted(caffe.layer_type_list()), "offers": offers(caffe, solver)}
 solver.step(int(sys.argv[1]))
 print(json.dumps(found))
 """
@@ -110,6 +110,10 @@ def rows(found: Capabilities) -> list:
         ("callbacks", "yes (Solver.add_callback)" if offers["add_callback"] else "no: Solver.add_callback missing"),
         ("snapshot", "yes (Solver.snapshot)" if offers["snapshot"] else "weights only: Solver.snapshot missing"),
         ("train", f"--hooks {mode}: statistics {observe}"),
+        ("statistics", "exact: Blob.debug_stats, Caffe's own sums (train compares each debug line as glog prints it)"
+         if offers["debug_stats"] else
+         "numpy (CuPy on a GPU) with a tolerance by blob size: this pycaffe has no Blob.debug_stats "
+         "(`scripts/setup.sh --caffe-source SRC` adds it to a Caffe source tree you then rebuild)"),
         ("debug_info", debug),
         ("layer types", f"{len(found.layer_types)}, Python layer {'yes' if 'Python' in found.layer_types else 'no'}: "
                         + ", ".join(found.layer_types)),

@@ -29,18 +29,19 @@ from ..core.errors import HarnessError
 from ..core.netinfo import NetInfo
 from ..core.records import BACKWARD, FORWARD, TRAIN
 from ..rules.findings import OFF
+from .stats import has_caffe_stats
 
 AUTO, LAYERS, SOLVER, NONE = "auto", "layers", "solver", "none"
 MODES = (AUTO, LAYERS, SOLVER, NONE)
 HOOKS_ENV = "HARNESS_HOOKS"   # the same choice as --hooks, for runs started by other tools
 
 
-def offers(solver) -> dict:
-    """Which of the worker's entry points this build's pycaffe has."""
+def offers(caffe, solver) -> dict:
+    """Which of the worker's entry points this build's pycaffe has (`debug_stats`: the exact statistics)."""
     net = solver.net
     return {"after_forward": hasattr(net, "after_forward"), "after_backward": hasattr(net, "after_backward"),
             "add_callback": hasattr(solver, "add_callback"), "snapshot": hasattr(solver, "snapshot"),
-            "top_ids": hasattr(net, "_top_ids")}
+            "top_ids": hasattr(net, "_top_ids"), "debug_stats": has_caffe_stats(caffe)}
 
 
 def choose(requested: str, offered: dict) -> str:

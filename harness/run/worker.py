@@ -301,7 +301,7 @@ class Worker:
             solver.restore(spec["snapshot"])
         self._step("hooks")
 
-        offered = stepping.offers(solver)
+        offered = stepping.offers(caffe, solver)
         try:
             self.hooks = stepping.choose(spec.get("hooks") or stepping.AUTO, offered)
             nets = self._observe_nets(solver, solver_param, caffe_pb2, text_format)

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -186,7 +187,7 @@ class NetRun:
 
     def _parse(self, log: Path, out: Path) -> dict:
         parsed = subprocess.run([sys.executable, "-m", "harness", "parse", str(log), "--out", str(out), "--quiet",
-                                 "--no-html", *_rule_options(self.net.expected.get("train_args", []))],
+                                 "--no-html", *_parse_options(self.net.expected.get("train_args", []))],
                                 cwd=self.net.folder, capture_output=True, text=True, timeout=self.timeout,
                                 env=self.env)
         if not (out / "verdict.json").is_file():
@@ -194,33 +195,51 @@ class NetRun:
         return json.loads((out / "verdict.json").read_text())
 
     def _train_with_caffe_binary(self) -> Path:
-        """`caffe train` on the run's effective solver (debug_info on, display 1, absolute paths), in the net
-        folder, with its Python layers importable; returns the log it wrote."""
+        """`caffe train` of the build the live run trained with, on the run's effective solver (debug_info on,
+        display 1, absolute paths), in the net folder, with its Python layers importable; returns the log."""
         worker = json.loads((self.run_dir / "worker.json").read_text())
+        tool, python, libraries = self._caffe_tool()
         args = self.net.expected.get("train_args", [])
         weights = ["-weights", args[args.index("--weights") + 1]] if "--weights" in args else []
         base = self.env if self.env is not None else os.environ
-        env = dict(base, GLOG_logtostderr="1",
-                   PYTHONPATH=os.pathsep.join(worker["python_paths"] + [base.get("PYTHONPATH", "")]))
+        env = dict(base, GLOG_logtostderr="1")
+        for variable, folders in (("PYTHONPATH", python + worker["python_paths"]), ("LD_LIBRARY_PATH", libraries)):
+            if folders:
+                env[variable] = os.pathsep.join(folders + [p for p in [base.get(variable)] if p])
         log = self.run_dir / "caffe-binary.log"
         with open(log, "w") as stream:
-            subprocess.run([str(Path(sys.executable).parent / "caffe"), "train", "-solver",
-                            str(self.run_dir / "solver.prototxt"), *weights, *self._device("-gpu")],
+            subprocess.run([tool, "train", "-solver", str(self.run_dir / "solver.prototxt"), *weights,
+                            *self._device("-gpu")],
                            cwd=self.net.folder, stdout=stream, stderr=subprocess.STDOUT, env=env, timeout=self.timeout)
         return log
 
     def _device(self, option: str) -> list:
         return [] if self.gpu is None else [option, str(self.gpu)]
 
+    def _caffe_tool(self) -> tuple:
+        """(the `caffe` tool, PYTHONPATH folders, LD_LIBRARY_PATH folders) of the build the live run used, as
+        its run.json records it: a user's build (`--caffe` in train_args, or HARNESS_CAFFE) with its pycaffe and
+        this venv's packages for Python layers, as the worker had them; else the harness's own, whose wrapper in
+        the venv sets its paths itself."""
+        build = json.loads((self.run_dir / "run.json").read_text()).get("caffe_build", {})
+        if "binary" not in build:
+            return str(Path(sys.executable).parent / "caffe"), [], []
+        if not build["binary"]:
+            raise HarnessError(f"the Caffe build in {build['path']} has no `caffe` tool (bin/caffe, build/tools/caffe), "
+                               "which the judgement from plain caffe's log runs")
+        return (build["binary"], [str(Path(build["pycaffe"]).parent), sysconfig.get_paths()["purelib"]],
+                build.get("lib_dirs", []))
+
 
 def _read(path) -> str:
     return Path(path).read_text(errors="replace") if Path(path).is_file() else ""
 
 
-def _rule_options(train_args: list) -> list:
-    """The options `harness parse` shares with `harness train`: rule settings (--set, --config)."""
+def _parse_options(train_args: list) -> list:
+    """The options `harness parse` shares with `harness train`: rule settings (--set, --config) and the Caffe
+    build (--caffe: its caffe.proto reads a fork's layer parameters in the log's echo of the net)."""
     options = []
     for k, arg in enumerate(train_args[:-1]):
-        if arg in ("--set", "--config"):
+        if arg in ("--set", "--config", "--caffe"):
             options += [arg, train_args[k + 1]]
     return options

@@ -1,4 +1,4 @@
-// Added by caffe-harness (scripts/patch-caffe.sh): the statistics of Net's debug_info for one blob, computed
+// Added by caffe-harness (scripts/patch-caffe-stats.sh): the statistics of Net's debug_info for one blob, computed
 // as Net::ForwardDebugInfo / BackwardDebugInfo / Backward compute them, plus what one pass over the elements
 // tells beyond them. pycaffe exposes it as Blob.debug_stats(diff, sumsq).
 #ifndef CAFFE_UTIL_DEBUG_STATS_HPP_

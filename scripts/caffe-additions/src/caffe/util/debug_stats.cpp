@@ -1,4 +1,4 @@
-// Added by caffe-harness (scripts/patch-caffe.sh); see include/caffe/util/debug_stats.hpp.
+// Added by caffe-harness (scripts/patch-caffe-stats.sh); see include/caffe/util/debug_stats.hpp.
 #include <stdint.h>
 #include <cstring>
 

@@ -1,4 +1,4 @@
-// Added by caffe-harness (scripts/patch-caffe.sh); see include/caffe/util/debug_stats.hpp. The GPU side of
+// Added by caffe-harness (scripts/patch-caffe-stats.sh); see include/caffe/util/debug_stats.hpp. The GPU side of
 // the one pass: the elements stay on the device, only the four totals come to the host.
 #include <stdint.h>
 #include <algorithm>
