@@ -6,9 +6,13 @@
 #
 #   scripts/setup.sh                CPU build (default)
 #   scripts/setup.sh --caffe-only   packages + cached Caffe only, no .venv (Dockerfile.cpu's cacheable layer)
+#   scripts/setup.sh --caffe-prefix the same, its progress on stderr and the build's folder alone on stdout
+#                                   (scripts/bundle-cuda.py asks it for the builds it packs)
 #   scripts/setup.sh --caffe-source DIR   only adds Blob.debug_stats to the Caffe source tree DIR (your fork),
 #                                   which you then rebuild with your own build command (docs/forks.md)
 #   CAFFE_CUDA=1 scripts/setup.sh   CUDA build (scripts/cuda-options.sh, docs/gpu.md), cached apart from the CPU one
+#   CAFFE_OPENCV=0 scripts/setup.sh Caffe without OpenCV (-DUSE_OPENCV=OFF), cached apart: convert_imageset and
+#                                   compute_image_mean then stop with "This tool requires OpenCV" (the CUDA bundle's builds)
 #
 # Settings (environment): PYTHON (interpreter for .venv, default python3), CAFFE_CACHE (cache root),
 # CAFFE_MIRRORS (space-separated Debian mirrors tried in order; default: the ones this machine's apt uses),
@@ -18,10 +22,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 caffe_only=0
+prefix_only=0
 caffe_source=
-usage() { echo "usage: scripts/setup.sh [--caffe-only | --caffe-source DIR]" >&2; exit 2; }
+usage() { echo "usage: scripts/setup.sh [--caffe-only | --caffe-prefix | --caffe-source DIR]" >&2; exit 2; }
 case "${1:-}" in
   --caffe-only) caffe_only=1 ;;
+  --caffe-prefix) caffe_only=1; prefix_only=1; exec 3>&1 1>&2 ;;   # stdout is for the prefix alone (at the end)
   --caffe-source) caffe_source=${2:-}; [ -n "$caffe_source" ] || usage ;;
   "") ;;
   *) usage ;;
@@ -39,6 +45,13 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-$here/.venv}
 JOBS=${JOBS:-$(nproc)}
 CAFFE_CUDA=${CAFFE_CUDA:-0}
+CAFFE_OPENCV=${CAFFE_OPENCV:-1}
+case "$CAFFE_OPENCV" in
+  0) opencv=OFF ;;
+  1) opencv=ON ;;
+  *) echo "scripts/setup.sh: CAFFE_OPENCV must be 1 (build Caffe with OpenCV, the default) or 0 (without), not '$CAFFE_OPENCV'." >&2
+     exit 2 ;;
+esac
 CACHE_ROOT=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/caffe-harness}
 log_dir=$CACHE_ROOT/logs
 # Caffe's tools that setup builds beside `caffe` and puts into the cache and $VENV/bin.
@@ -130,8 +143,9 @@ packages=(build-essential cmake git dpkg-dev ca-certificates debian-archive-keyr
   python3 python3-dev python3-venv
   libboost-python-dev libboost-filesystem-dev libboost-system-dev libboost-thread-dev
   libgoogle-glog-dev libgflags-dev libprotobuf-dev protobuf-compiler libhdf5-dev
-  libopenblas-dev liblmdb-dev libsnappy-dev
-  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev)   # OpenCV: convert_imageset, compute_image_mean
+  libopenblas-dev liblmdb-dev libsnappy-dev)
+# OpenCV: convert_imageset, compute_image_mean
+[ "$opencv" = OFF ] || packages+=(libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
@@ -159,7 +173,7 @@ pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
 # pycaffe compiles against, and our source edits and additions (scripts/patch-caffe.sh, scripts/patch-caffe-stats.sh
 # and the files it adds, scripts/caffe-additions/);
 # for CUDA also key_extra.
-caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=ON -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
+caffe_options=(-DCPU_ONLY=ON -DUSE_OPENCV=$opencv -DUSE_LEVELDB=OFF -DUSE_LMDB=ON -DBUILD_python=ON
   -DBUILD_python_layer=ON -Dpython_version="$pyver" -DBLAS=Open -DBUILD_docs=OFF -DBUILD_matlab=OFF
   -DCMAKE_BUILD_TYPE=Release)
 flavour=cpu
@@ -269,7 +283,11 @@ Full log: $fetch_log. Check the network, or set CAFFE_MIRRORS to a Debian mirror
 fi
 exec 9>&-
 
-[ "$caffe_only" = 1 ] && { step "done: Caffe in $prefix (--caffe-only: no .venv)"; exit 0; }
+if [ "$caffe_only" = 1 ]; then
+  step "done: Caffe in $prefix (no .venv)"
+  [ "$prefix_only" = 0 ] || echo "$prefix" >&3
+  exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------
 step "Python environment $VENV"
