@@ -10,9 +10,11 @@ setup-cuda:
 	CAFFE_CUDA=1 VENV=.venv-cuda bash scripts/setup.sh
 
 # dist/caffe-harness-cuda.tar.xz: Python, the project, the CUDA and CPU builds of Caffe and every library they need,
-# for GPU machines without root, Docker or a compiler (docs/gpu.md). CUDA_ARCH_BIN=90 builds for H100/H200 only.
-bundle-cuda: setup setup-cuda
-	.venv-cuda/bin/python scripts/bundle-cuda.py
+# for GPU machines without root, Docker or a compiler (docs/gpu.md). Both builds are made without OpenCV (to fit
+# 48 MiB), in cache entries of their own: the script finds or builds them with CAFFE_OPENCV=0 scripts/setup.sh.
+# CUDA_ARCH_BIN=90 builds for H100/H200 only.
+bundle-cuda: setup
+	.venv/bin/python scripts/bundle-cuda.py
 
 demo: setup
 	.venv/bin/python prototxt/digits_healthy/make_data.py

