@@ -47,6 +47,14 @@ def test_build_facts_come_from_cmake_entries():
     assert rows["Python layer"] == "yes"
     assert rows["LMDB"] == "yes (/usr/lib/liblmdb.so)"
     assert rows["HDF5"] == "not recorded"
+    assert rows["OpenCV"] == "not recorded"
+
+
+def test_a_build_without_opencv_says_which_tools_stop():
+    """CAFFE_OPENCV=0 builds (the CUDA bundle's) still have convert_imageset and compute_image_mean."""
+    assert dict(describe_build({"cmake.USE_OPENCV": "ON"}))["OpenCV"] == "yes"
+    assert dict(describe_build({"cmake.USE_OPENCV": "OFF"}))["OpenCV"] == (
+        'no: convert_imageset and compute_image_mean stop with "This tool requires OpenCV"')
 
 
 def test_missing_tools_are_named(tmp_path):

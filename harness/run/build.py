@@ -81,6 +81,9 @@ def describe_build(info: dict[str, str]) -> list[tuple[str, str]]:
     else:
         device = "not recorded"
     blas = cmake("BLAS") + (f" ({info['cmake.OpenBLAS_LIB']})" if "cmake.OpenBLAS_LIB" in info else "")
+    opencv = on_off("USE_OPENCV")
+    if opencv == "no":      # the tools are built all the same, and abort at once (the CUDA bundle's builds)
+        opencv += f": {' and '.join(OPENCV_TOOLS)} stop with \"This tool requires OpenCV\""
     return [
         ("Caffe", info.get("version", "not recorded")),
         ("source", info.get("source", "not recorded")),
@@ -92,13 +95,14 @@ def describe_build(info: dict[str, str]) -> list[tuple[str, str]]:
         ("LMDB", on_off("USE_LMDB", "LMDB_LIBRARIES")),
         ("HDF5", on_off("USE_HDF5", "HDF5_C_LIBRARY_hdf5")),
         ("LevelDB", on_off("USE_LEVELDB")),
-        ("OpenCV", on_off("USE_OPENCV")),
+        ("OpenCV", opencv),
     ]
 
 
 # The tools scripts/setup.sh builds beside `caffe` (its CAFFE_TOOLS), into the build's bin/ and the venv's.
 CAFFE_TOOLS = ("convert_imageset", "compute_image_mean", "extract_features", "upgrade_net_proto_text",
                "upgrade_solver_proto_text")
+OPENCV_TOOLS = CAFFE_TOOLS[:2]    # they read images: without OpenCV, Caffe's LOG(FATAL) is all they do
 
 
 def caffe_tools(bin_dir: Path) -> str:
