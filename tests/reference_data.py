@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.run.build import OPENCV_TOOLS, read_build_info
+from harness.run.provenance import caffe_prefix
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "tests" / "reference" / "caffe_root"
 MAKE_NETS = ROOT / "tests" / "reference" / "make_nets.py"
@@ -73,6 +76,17 @@ DATASETS = {
     "imagenet": ("examples/imagenet", "ilsvrc12_train_lmdb", "ilsvrc12_val_lmdb", (12, 4), 300, 280, True, 1000),
 }
 MEANS = {"cifar10": "examples/cifar10/mean.binaryproto", "imagenet": "data/ilsvrc12/imagenet_mean.binaryproto"}
+
+
+def without_opencv() -> str:
+    """Why Caffe's image tools cannot make the LMDBs with this build ("" when they can): a build made with
+    CAFFE_OPENCV=0 (the CUDA bundle's) has them, but they stop with "This tool requires OpenCV"."""
+    prefix = caffe_prefix()
+    info = prefix / "BUILD_INFO" if prefix else None
+    if info and info.is_file() and read_build_info(info).get("cmake.USE_OPENCV") == "OFF":
+        return (f"Caffe was built without OpenCV (USE_OPENCV=OFF in {info}): {' and '.join(OPENCV_TOOLS)}, which "
+                "make these tests' LMDBs, stop with \"This tool requires OpenCV\"")
+    return ""
 
 
 def make_caffe_root(folder: Path) -> Path:

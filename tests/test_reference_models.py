@@ -11,7 +11,7 @@ import pytest
 
 from harness.core.records import BlobStat, ParamNorms, read_records
 from harness_run import harness, verdict
-from reference_data import MODELS, make_caffe_root
+from reference_data import MODELS, make_caffe_root, without_opencv
 
 pytestmark = pytest.mark.caffe
 
@@ -38,6 +38,8 @@ NORMS_LINE = re.compile(r"All net params \(data, diff\): L1 norm = \((\S+), (\S+
 
 @pytest.fixture(scope="session")
 def caffe_root(tmp_path_factory):
+    if without_opencv():
+        pytest.skip(without_opencv())
     return make_caffe_root(tmp_path_factory.mktemp("caffe_root"))
 
 
