@@ -114,6 +114,9 @@ def test_doctor_runs_the_cpu_build_where_cublas_is_missing(bundle):
     assert f"pycaffe      {bundle}/caffe-cpu/python/caffe" in out
     assert "CPU only (CPU_ONLY=ON)" in out and "caffe version 1.0.0" in out
     assert "3 iterations on a tiny DummyData net" in out and out.rstrip().endswith("OK")
+    # Both builds are made without OpenCV (its libraries would not fit): said plainly, not a failure.
+    assert 'OpenCV       no: convert_imageset and compute_image_mean stop with "This tool requires OpenCV"' in out
+    assert "statistics   exact: Blob.debug_stats" in out
 
 
 @pytest.mark.slow
@@ -125,11 +128,44 @@ def test_doctor_runs_the_cuda_build_in_cpu_mode_and_refuses_the_missing_gpu(bund
     out = result.stdout
     assert f"CUDA build of Caffe; cuBLAS from {Path(env['CAFFE_HARNESS_CUDA_LIBS']).resolve()}" in out
     assert f"pycaffe      {bundle}/caffe/python/caffe" in out and "device       CUDA 13.0, cuDNN no" in out
+    assert "OpenCV       no: " in out and "statistics   exact: Blob.debug_stats" in out
     assert "3 iterations on a tiny DummyData net" in out
     # No driver here: the probe's child aborts in Caffe, the doctor says why and fails.
     result = bundled(bundle, "harness", "doctor", "--gpu", "0", **env)
     assert result.returncode == 1
     assert "NOT OK" in result.stdout and "--gpu 0: Caffe cannot use GPU 0" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.caffe
+@pytest.mark.parametrize("build", ["cpu", "cuda"])
+def test_training_in_the_bundle_takes_caffes_own_statistics(bundle, tmp_path, build):
+    """Both builds carry Blob.debug_stats: every debug line Caffe prints is the harness's float, exactly."""
+    env = {"CAFFE_HARNESS_BUILD": build, **(cuda_libs() if build == "cuda" else {})}
+    net = shutil.copytree(ROOT / "prototxt" / "exploding_lr", tmp_path / "exploding_lr")
+    result = bundled(bundle, "harness", "train", net / "solver.prototxt", "--run-dir", tmp_path / "run", "--quiet",
+                     cwd=tmp_path, **env)
+    assert result.returncode == 1, result.stdout + result.stderr       # halted, as the zoo pins it
+    verdict = json.loads((tmp_path / "run" / "verdict.json").read_text())
+    anomaly = verdict["anomaly"]
+    assert (anomaly["kind"], anomaly["iteration"], anomaly["layer"], anomaly["blob"]) == ("nonfinite", 3, "fc2", "fc2")
+    crosscheck = verdict["crosscheck"]
+    assert (crosscheck["method"], crosscheck["statistics"]) == ("exact", "caffe")
+    assert crosscheck["compared"] > 50 and crosscheck["mismatched"] == 0
+
+
+@pytest.mark.slow
+def test_the_tests_that_need_opencv_skip_in_the_bundle_and_say_why(bundle):
+    """The reference-model tests make their LMDBs with convert_imageset, which the bundle's builds (no
+    OpenCV, to fit) have but cannot run: in the bundle's Python they skip, naming the reason."""
+    result = bundled(bundle, "python", "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-rs",
+                     "tests/test_reference_models.py", cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" not in result.stdout and " failed" not in result.stdout
+    reason = (f"Caffe was built without OpenCV (USE_OPENCV=OFF in {bundle}/caffe-cpu/BUILD_INFO): convert_imageset "
+              'and compute_image_mean, which make these tests\' LMDBs, stop with "This tool requires OpenCV"')
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert skipped and all(line.endswith(reason) for line in skipped), result.stdout[-3000:]
 
 
 @pytest.mark.slow
