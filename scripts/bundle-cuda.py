@@ -9,12 +9,12 @@ Linux with glibc >= 2.36 and an NVIDIA driver for CUDA 13, with no root, apt, ne
 It packs, as they are: the Python runtime `make setup`'s .venv runs on (interpreter, libpython, the standard
 library less what the harness never imports), the project and the Python packages it needs at run time
 (copied file by file from .venv's installed distributions), the CUDA build of Caffe (libcaffe, pycaffe, the
-caffe tool) and the CPU build beside it, both built without OpenCV (which would bring GDAL, poppler, ... and
-20 MiB more) and found or built by `CAFFE_OPENCV=0 [CAFFE_CUDA=1] scripts/setup.sh --caffe-prefix`, and every shared
-library those ELF files need that glibc does not provide, found with ldd and loaded through an RPATH of
-`$ORIGIN/...` (what auditwheel does to a wheel). cuBLAS and cuRAND (727 MB for CUDA 13.0) are not carried:
-the launchers in bin/ find them on the target (toolkit, nvidia-* wheels, ld.so.cache), and without them
-run the CPU build. Layout, the launchers' search order and the size table: docs/gpu.md.
+caffe tool) and the CPU build beside it, both built without OpenCV (whose Debian libraries, GDAL, poppler, ...
+would add about 36 MiB) and found or built by `CAFFE_OPENCV=0 [CAFFE_CUDA=1] scripts/setup.sh --caffe-prefix`,
+and every shared library those ELF files need that glibc does not provide, found with ldd and loaded through
+an RPATH of `$ORIGIN/...` (what auditwheel does to a wheel). cuBLAS and cuRAND (727 MB for CUDA 13.0) are not
+carried: the launchers in bin/ find them on the target (toolkit, nvidia-* wheels, ld.so.cache), and without
+them run the CPU build. Layout, the launchers' search order and the size table: docs/gpu.md.
 """
 from __future__ import annotations
 
