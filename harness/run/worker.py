@@ -24,7 +24,7 @@ from ..core.records import (BlobStat, Event, IterationEnd, ParamNorms, TestResul
                             test_net_name, to_json)
 from ..rules import config as harness_config
 from ..rules.engine import RuleEngine
-from . import dump, gpu_stats, stepping, topology
+from . import dump, gpu_stats, pycaffe, stepping, topology
 from .inputs import locate_nonfinite
 from .stats import has_caffe_stats, param_norms, summarize, summarize_blob
 
@@ -271,7 +271,7 @@ class Worker:
         spec = self.spec
         for path in spec["python_paths"]:
             sys.path.insert(0, path)
-        import caffe   # only here: libcaffe lives in this process alone
+        caffe = pycaffe.load()   # only here: libcaffe lives in this process alone
         from caffe.proto import caffe_pb2
         from google.protobuf import text_format
         self.measure, statistics = _blob_summarizer(caffe, spec.get("gpu") is not None)
