@@ -220,3 +220,13 @@ def test_exploding_lr_report_renders_in_headless_chromium(tmp_path):
     artifacts.mkdir(exist_ok=True)
     shutil.copy(screenshot, artifacts / screenshot.name)
     shutil.copy(report, artifacts / "exploding_lr_report.html")
+
+
+def test_axis_ticks_are_round_numbers_inside_the_range():
+    from harness.report.drawing import number, ticks
+    assert ticks(0, 100, 5) == [0, 20, 40, 60, 80, 100]
+    assert ticks(0, 7, 6, integer=True) == [0, 2, 4, 6]
+    assert ticks(3, 3, 5, integer=True) == [3, 4]                   # a single iteration still gets an axis
+    assert [number(v) for v in ticks(0.0011, 0.0105, 5)] == ["0.002", "0.004", "0.006", "0.008", "0.01"]
+    assert [number(v) for v in ticks(-1.3, 0.2, 3)] == ["-1", "-0.5", "0"]
+    assert number(-0.0) == "0" and number(1.3862944) == "1.38629" and number(2e4) == "20000"
