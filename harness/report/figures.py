@@ -9,7 +9,7 @@ import math
 from typing import Optional
 
 from ..core.netinfo import NetInfo
-from .collect import FINITE, INF, MISSING, NAN, ZERO, Cells, RunData, Series, heatmap_of, marks
+from .collect import FINITE, INF, MISSING, NAN, ZERO, Cells, RunData, heatmap_of, marks
 from .drawing import CYCLE, colour_at, hex_colour, number, palette_png, rgb, text, ticks
 
 RED = "#c62828"
@@ -231,7 +231,7 @@ def render_heatmap(cells: Cells, keys: list, colour_label: str, verdict: dict, w
                     f'style="image-rendering:pixelated" href="data:image/png;base64,'
                     f'{_cell_png(values, categories, low, high, cmap_name)}"/>')
     for category, name in ((NAN, "nan"), (INF, "inf")):
-        for r in range(len(keys)):
+        for r in np.flatnonzero((categories == category).any(axis=1)):   # rows with such cells only
             for start, length in _runs(categories[r] == category):
                 body.append(f'<rect x="{x0 + start * cell_width:.1f}" y="{top + r * row}" '
                             f'width="{length * cell_width:.1f}" height="{row}" fill="url(#{prefix}-{name})"/>')
