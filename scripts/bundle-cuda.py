@@ -2,7 +2,7 @@
 """`make bundle-cuda`: one relocatable tarball that runs `harness` with the CUDA build of Caffe on any x86-64
 Linux with glibc >= 2.36 and an NVIDIA driver for CUDA 13, with no root, apt, network or compiler there.
 
-    python3 scripts/bundle-cuda.py [--out dist/caffe-harness-cuda.tar.xz] [--with-matplotlib]
+    python3 scripts/bundle-cuda.py [--out dist/caffe-harness-cuda.tar.xz]
     python3 scripts/bundle-cuda.py verify DIR    # the ldd/readelf check alone, on an unpacked bundle
     python3 scripts/bundle-cuda.py sizes TARBALL # what each part weighs, compressed alone (docs/gpu.md's table)
 
@@ -43,11 +43,10 @@ GLIBC = {"linux-vdso.so.1", "ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "l
 DRIVER = {"libcuda.so.1"}
 TARGET_CUDA = {"libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10"}
 
-# The distributions the harness needs at run time (pyproject's dependencies less the report's optional
-# drawing and exporting, and less scikit-image/SciPy, which only caffe.io's image helpers import), plus
-# pytest for the gpu tests of scripts/gpu-selftest.sh. Their own requirements are added.
+# The distributions the harness needs at run time (pyproject's dependencies less tensorboardX, for
+# `harness export --tensorboard`, and less scikit-image/SciPy, which only caffe.io's image helpers import),
+# plus pytest for the gpu tests of scripts/gpu-selftest.sh. Their own requirements are added.
 DISTRIBUTIONS = ["numpy", "protobuf", "PyYAML", "six", "Markdown", "h5py", "pytest"]
-OPTIONAL = ["matplotlib"]
 # Standard library parts no harness command, pycaffe or the test runner imports (idlelib, tkinter, ... are
 # GUI; config-* holds the static libpython; test suites), and extension modules needing libraries of their own.
 STDLIB_SKIP = {"test", "tests", "idlelib", "tkinter", "turtledemo", "turtle.py", "lib2to3", "ensurepip", "distutils",
@@ -368,8 +367,6 @@ PARTS = [   # (part, what belongs to it), first match wins; paths relative to th
     ("other shared libraries", r"^lib/"),
     ("numpy (with its own OpenBLAS)", r"site-packages/numpy"),
     ("h5py (with its own HDF5)", r"site-packages/h5py"),
-    ("matplotlib and its requirements", r"site-packages/(matplotlib|mpl_toolkits|PIL|pillow|contourpy|cycler|"
-                                        r"fontTools|fonttools|kiwisolver|pyparsing|dateutil|python_dateutil|pylab)"),
     ("pytest and its requirements", r"site-packages/(_?pytest|py\.py|pluggy|iniconfig|packaging|pygments)"),
     ("harness", r"site-packages/harness/"),
     ("protobuf, PyYAML, six, Markdown", r"site-packages/"),
@@ -428,7 +425,7 @@ def build(args) -> int:
         root = Path(work) / TOP
         print(f"==> Python {venv.version} from {venv.base_executable}")
         site = add_python(venv, root)
-        names = add_packages(venv, site, DISTRIBUTIONS + (OPTIONAL if args.with_matplotlib else []))
+        names = add_packages(venv, site, DISTRIBUTIONS)
         print(f"==> packages: {', '.join(names)}, and harness")
         add_project(venv, site)
         print(f"==> Caffe: {cuda.name} (CUDA), {cpu.name} (CPU)")
@@ -457,10 +454,8 @@ def build(args) -> int:
         total = args.out.stat().st_size
         print(f"    {total / 1024 / 1024:.2f} MiB")
     if total > LIMIT_MIB * 1024 * 1024:
-        message = f"{args.out} is {total / 1024 / 1024:.2f} MiB, over the {LIMIT_MIB} MiB that travel to a lent GPU"
-        if not args.with_matplotlib:        # asked for on purpose: about 20 MiB more
-            sys.exit(f"bundle-cuda: {message}.")
-        print(f"note: {message} (--with-matplotlib).")
+        sys.exit(f"bundle-cuda: {args.out} is {total / 1024 / 1024:.2f} MiB, over the {LIMIT_MIB} MiB that travel to "
+                 "a lent GPU.")
     return 0
 
 
@@ -500,8 +495,6 @@ def main() -> int:
                              "default: the one `CAFFE_OPENCV=0 CAFFE_CUDA=1 scripts/setup.sh` finds or builds)")
     parser.add_argument("--cpu-caffe", type=Path, metavar="PREFIX",
                         help="the CPU build to carry, made with CAFFE_OPENCV=0 (default: found or built likewise)")
-    parser.add_argument("--with-matplotlib", action="store_true",
-                        help="carry matplotlib for report.html's figures (about 20 MiB more: over the 48 MiB limit)")
     args = parser.parse_args()
     if args.command == "verify":
         problems = verify(args.folder)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -73,16 +74,31 @@ def test_findings_go_to_the_heatmap_of_their_phase():
     assert collect_module.heatmap_of({"phase": "backward", "layer": "All net params"}) is None
 
 
-def img_sources(page: str) -> list:
-    return re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
-
-
-def assert_images_are_pngs(page: str, at_least: int) -> None:
-    sources = img_sources(page)
-    assert len(sources) >= at_least and len(sources) == page.count("<img")
-    for source in sources:
+def cell_grids(page: str) -> list:
+    """The heatmaps' cell images (PNG inside the inline SVG), decoded: one list of (r, g, b) rows each."""
+    grids = []
+    for source in re.findall(r'<image[^>]*\shref="([^"]*)"', page):
         assert source.startswith("data:image/png;base64,"), source[:60]
-        assert base64.b64decode(source.split(",", 1)[1], validate=True).startswith(PNG_MAGIC)
+        png = base64.b64decode(source.split(",", 1)[1], validate=True)
+        assert png.startswith(PNG_MAGIC)
+        chunks, at = {}, 8
+        while at < len(png):
+            size = int.from_bytes(png[at:at + 4], "big")
+            chunks[png[at + 4:at + 8]] = chunks.get(png[at + 4:at + 8], b"") + png[at + 8:at + 8 + size]
+            at += 12 + size
+        width, height = int.from_bytes(chunks[b"IHDR"][:4], "big"), int.from_bytes(chunks[b"IHDR"][4:8], "big")
+        palette = [tuple(chunks[b"PLTE"][i:i + 3]) for i in range(0, len(chunks[b"PLTE"]), 3)]
+        raw = zlib.decompress(chunks[b"IDAT"])
+        rows = [raw[r * (width + 1):(r + 1) * (width + 1)] for r in range(height)]
+        assert all(row[0] == 0 for row in rows)                    # filter "none" on every row
+        grids.append([[palette[i] for i in row[1:]] for row in rows])
+    return grids
+
+
+def assert_figures_are_inline_svg(page: str, at_least: int) -> None:
+    assert "<img" not in page                                      # nothing to fetch, no raster figures
+    assert page.count("<svg") >= at_least
+    assert len(cell_grids(page)) == page.count('class="heatmap')
 
 
 def write_synthetic_run(run_dir: Path) -> None:
@@ -110,12 +126,42 @@ def test_page_from_a_synthetic_run_is_self_contained(tmp_path):
     run_dir = tmp_path / "run"
     write_synthetic_run(run_dir)
     page = report_page.write(run_dir).read_text()
-    assert_images_are_pngs(page, at_least=3)                     # curves, forward and backward heatmaps
+    assert_figures_are_inline_svg(page, at_least=4)               # loss, norm, forward and backward heatmaps
+    assert "fc · fc" in page and "data · data" in page              # rows named (layer · blob) without nets.json
+    forward, backward = cell_grids(page)
+    red, orange, white = (0xd5, 0x00, 0x00), (0xff, 0x98, 0x00), (0xff, 0xff, 0xff)
+    assert [row[3] for row in forward] == [forward[0][3], red]      # fc's NaN at iteration 3; data stays finite
+    assert forward[1][2] != forward[1][0] and forward[1][2] not in (red, orange, white)   # fc grows, in colour
+    assert backward == [[backward[0][0], backward[0][1], backward[0][2], orange]]         # fc's diff: Inf at 3
+    assert page.count('class="anomaly"') == 1 and page.count('class="nonfinite"') == 1   # the frame; loss's NaN
     assert "HALTED" in page and "nonfinite at iteration 3" in page
     assert "&lt;non-finite&gt;" in page and "<code>base_lr</code>" in page   # escaped, code spans kept
     assert "<table>" in page and "<td>nan</td>" in page            # report.md's table, as HTML
     assert "Not available for a parsed log" in page
     assert not re.search(r'(src|href)="(https?:)?//', page)          # nothing fetched from elsewhere
+
+
+def test_a_400_blob_net_over_100k_iterations_draws_every_row_in_a_small_page():
+    from harness.report.figures import render_curves, render_heatmap
+    width = column_width(100_000)
+    cells = Cells(width)
+    keys = [(f"layer{i // 2}", f"blob{i % 2}") for i in range(400)]
+    for r, key in enumerate(keys):
+        for column in range(100_000 // width):
+            cells.add(key, column * width, 10.0 ** ((r + column) % 7 - 3))
+    svg = render_heatmap(cells, keys, "log10 mean |data|", {"anomaly": None}, "forward")
+    (grid,) = cell_grids(svg)
+    assert len(grid) == 400 and len(grid[0]) == 100_000 // width       # one pixel per cell, every row
+    assert all(f">layer{i // 2} · blob{i % 2}<" in svg for i in range(400))
+    assert len(svg) < 300_000
+
+    data = collect([IterationEnd(i, loss=50.0 if i == 54_321 else 1.0 + (i % 10) / 100, lr=0.1)
+                    for i in range(100_000)], iterations=100_000)
+    curves = render_curves(data, {})
+    loss = re.search(r'<polyline class="series" points="([^"]*)"', curves).group(1).split()
+    assert len(loss) <= 1000                                             # thinned ...
+    assert min(float(point.split(",")[1]) for point in loss) < 40        # ... but the spike (top of the panel) kept
+    assert len(curves) < 100_000
 
 
 def test_report_command_prints_the_path_and_rejects_a_folder_that_is_no_run(tmp_path):
@@ -162,7 +208,9 @@ def test_exploding_lr_report_renders_in_headless_chromium(tmp_path):
     assert "HALTED" in dom.stdout and "nonfinite at iteration 3" in dom.stdout
     assert "Training curves" in dom.stdout and "Forward: log10 mean |data|" in dom.stdout
     assert "Backward: log10 mean |diff|" in dom.stdout and "Dead fraction" in dom.stdout
-    assert_images_are_pngs(dom.stdout, at_least=4)
+    assert_figures_are_inline_svg(dom.stdout, at_least=5)
+    assert "fc2 (InnerProduct) · fc2" in dom.stdout and "relu1 (ReLU) · fc1" in dom.stdout
+    assert dom.stdout.count('class="anomaly"') == 1                # fc2's cell, in the forward map
 
     screenshot = tmp_path / "exploding_lr_report.png"
     shot = browse(report, f"--screenshot={screenshot}")
@@ -172,3 +220,13 @@ def test_exploding_lr_report_renders_in_headless_chromium(tmp_path):
     artifacts.mkdir(exist_ok=True)
     shutil.copy(screenshot, artifacts / screenshot.name)
     shutil.copy(report, artifacts / "exploding_lr_report.html")
+
+
+def test_axis_ticks_are_round_numbers_inside_the_range():
+    from harness.report.drawing import number, ticks
+    assert ticks(0, 100, 5) == [0, 20, 40, 60, 80, 100]
+    assert ticks(0, 7, 6, integer=True) == [0, 2, 4, 6]
+    assert ticks(3, 3, 5, integer=True) == [3, 4]                   # a single iteration still gets an axis
+    assert [number(v) for v in ticks(0.0011, 0.0105, 5)] == ["0.002", "0.004", "0.006", "0.008", "0.01"]
+    assert [number(v) for v in ticks(-1.3, 0.2, 3)] == ["-1", "-0.5", "0"]
+    assert number(-0.0) == "0" and number(1.3862944) == "1.38629" and number(2e4) == "20000"

@@ -17,9 +17,8 @@ from ..core.errors import HarnessError
 from ..core.records import IterationEnd, read_records
 from ..rules import config as harness_config
 from ..rules import verdict
-from ..core.errors import HarnessError
 from ..run import caffe_dir, gpu, observation, provenance, solver as solver_loader, stepping, supervisor
-from ..report import page, text
+from ..report import text
 from .progress import Progress
 
 
@@ -47,7 +46,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--run-dir", help="where to write the run (default runs/<UTC time>-<net name>)")
     parser.add_argument("--strict", action="store_true", help="fail the run if any debug line disagrees with the harness")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    parser.add_argument("--no-html", action="store_true", help="skip report.html (pictures take a few seconds)")
+    parser.add_argument("--no-html", action="store_true", help="skip report.html")
 
 
 def run(args) -> int:
@@ -145,6 +144,7 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
     with open(run_dir / "records.jsonl") as stream:
         text.write(run_dir, result, read_records(stream), nets, solver)
     if html:
+        from ..report import page   # markdown and the drawing: only when a page is drawn
         page.write_or_warn(run_dir, quiet)
     if not quiet:
         print(text.terminal_summary(result), file=sys.stderr)

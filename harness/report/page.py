@@ -73,9 +73,10 @@ def _crosscheck_card(verdict: dict) -> str:
             + f"</table><p>{note}</p></div>")
 
 
-def _figure(title: str, png: str, caption: str) -> str:
-    return (f'<section><h2>{html.escape(title)}</h2><figure><img alt="{html.escape(title)}" '
-            f'src="data:image/png;base64,{png}"><figcaption>{caption}</figcaption></figure></section>')
+def _figure(title: str, svg: str, caption: str) -> str:
+    """A section that can be folded away; `content-visibility` lets the browser skip drawing it off screen."""
+    return (f'<section><details open><summary><h2>{html.escape(title)}</h2></summary><figure>{svg}'
+            f'<figcaption>{caption}</figcaption></figure></details></section>')
 
 
 CSS = """
@@ -94,7 +95,10 @@ th,td{border:1px solid #ddd;padding:3px 8px;text-align:left} th{background:#f0f2
 table.kv th{width:55%}
 section{background:#fff;border-radius:8px;padding:12px 20px;margin:16px 0;box-shadow:0 1px 3px #0002}
 section h2{font-size:17px;margin:6px 0 10px}
-figure{margin:0} figure img{max-width:100%;display:block}
+figure{margin:0} figure svg{max-width:100%;height:auto;display:block}
+summary{cursor:pointer} summary h2{display:inline}
+section{content-visibility:auto;contain-intrinsic-size:auto 600px}
+.panels{display:grid;grid-template-columns:1fr 1fr;gap:8px}
 figcaption{color:#555;font-size:13px;margin-top:6px}
 .text-report{overflow-x:auto} .text-report h1{font-size:18px}
 .text-report h2{font-size:15px;border-bottom:1px solid #eee;padding-bottom:3px}
