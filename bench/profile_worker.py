@@ -1,7 +1,7 @@
 """Where the worker's time goes: runs the harness's worker in this process on a bench net and times its
 callbacks (what the harness adds to each iteration), optionally under cProfile.
 
-    .venv/bin/python bench/profile_worker.py [lenet|cifar_quick|resnet] [--iterations N] [--cprofile 30]
+    .venv/bin/python bench/profile_worker.py [lenet|cifar_quick|resnet|googlenet|resnet50] [--iterations N] [--cprofile 30]
 
 The worker runs as under `harness train` (statistics of every blob after every layer, rules, records
 as JSON lines), except that its records go to /dev/null instead of a supervisor, so what is measured is

@@ -108,7 +108,7 @@ fi
 # ---- 5. overhead on the GPU ------------------------------------------------------------------------------
 nets=$(for net in lenet googlenet; do [ -f "bench/nets/$net.prototxt" ] && echo "$net"; done | paste -sd,)
 step overhead 240 "$bundle/bin/python" bench/overhead --gpu "$GPU" --bin "$bundle/bin" --nets "$nets" \
-  --rounds "$ROUNDS" --no-parse --output "$out/overhead.md"
+  --rounds "$ROUNDS" --no-parse --long 0 --output "$out/overhead.md"
 
 # ---- the result file -------------------------------------------------------------------------------------
 {
