@@ -91,6 +91,11 @@ def test_every_fixture_log_reads_back_as_parsed(tmp_path, log):
     records = list(glog.parse_file(str(log), glog.LogFolder()))
     assert [to_json(r) for r in write_and_read(records, tmp_path)] == [to_json(r) for r in records]
     assert blob_lines(tmp_path) == 0
+    # Asked for some blobs only: the others are left out, everything else stays in order.
+    layers = sorted({r.layer for r in records if isinstance(r, BlobStat)})[::2]
+    wanted = [r for r in records if not isinstance(r, BlobStat) or (r.layer in layers and r.phase == "backward")]
+    chosen = store.iter_run_records(tmp_path, blobs=lambda net, phase, layer, *_: layer in layers and phase == "backward")
+    assert [to_json(r) for r in chosen] == [to_json(r) for r in wanted]
 
 
 def test_export_jsonl_is_the_records_jsonl_parse_used_to_write(tmp_path):

@@ -144,7 +144,7 @@ def run(args) -> int:
     with stream:
         out = rundir.make(args.out, f"parse-{Path(name).stem}")
         result, nets, solver, tables = _parse(stream, shown, name, out, config, args.csv)
-    text.write(out, result, store.iter_run_records(out), nets, solver)
+    text.write(out, result, None, nets, solver)
     if not args.no_html:
         page.write_or_warn(out, args.quiet)
     if tables is not None:

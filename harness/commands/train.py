@@ -142,7 +142,7 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
                            outcome.caffe_error, source="live", snapshot=outcome.snapshot,
                            signal=outcome.exit_signal, **({"caffe": build} if build else {}))
     verdict.write(run_dir / "verdict.json", result)
-    text.write(run_dir, result, iter_run_records(run_dir), nets, solver)
+    text.write(run_dir, result, None, nets, solver)
     if html:
         page.write_or_warn(run_dir, quiet)
     if not quiet:

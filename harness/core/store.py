@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -125,34 +125,37 @@ def exists(run_dir: Path) -> bool:
     return (run_dir / DIR / BLOBS).exists() or (run_dir / LEGACY).exists()
 
 
-def iter_run_records(run_dir: Path) -> Iterator[Record]:
+def iter_run_records(run_dir: Path, blobs: Optional[Callable[..., bool]] = None) -> Iterator[Record]:
     """The records of a run directory in the order they were written, as core.records dataclasses; a torn
     last row or line (a crash while writing) is skipped. Reads a run directory from before the store
-    (records.jsonl) too. Memory stays flat however long the run."""
+    (records.jsonl) too. Memory stays flat however long the run.
+
+    `blobs(net, phase, layer, blob, kind, count)`: which BlobStats the caller wants; the rows of the others
+    are skipped unread (a report that shows a few layers need not make every record of a long run)."""
     run_dir = Path(run_dir)
     folder = run_dir / DIR
     if not (folder / BLOBS).exists():
         if (run_dir / LEGACY).exists():
             with open(run_dir / LEGACY, encoding="utf-8") as stream:
-                yield from read_records(stream)
+                yield from (r for r in read_records(stream) if blobs is None or type(r) is not BlobStat
+                            or blobs(r.net, r.phase, r.layer, r.blob, r.kind, r.count))
         return
-    series = list(_json_lines(folder / SERIES))
-    with open(folder / BLOBS, "rb") as blobs, open(folder / OTHER, encoding="utf-8") as other:
-        rows = _blob_stats(blobs, series)
-        done = 0
+    series = [tuple(key) for key in _json_lines(folder / SERIES)]
+    with open(folder / BLOBS, "rb") as rows_file, open(folder / OTHER, encoding="utf-8") as other:
+        rows = _blob_stats(rows_file, series, None if blobs is None else [blobs(*key) for key in series])
+        position, stat = next(rows, (None, None))
         for row in _json_lines_from(other):
-            at = row.pop("at", done)
-            while done < at:
-                stat = next(rows, None)
-                if stat is None:
-                    break
+            at = row.pop("at", 0)
+            while stat is not None and position < at:
                 yield stat
-                done += 1
+                position, stat = next(rows, (None, None))
             try:
                 yield from_dict(row)
             except (KeyError, TypeError, ValueError):
                 continue
-        yield from rows
+        while stat is not None:
+            yield stat
+            position, stat = next(rows, (None, None))
 
 
 def _json_lines(path: Path) -> Iterator:
@@ -168,26 +171,35 @@ def _json_lines_from(stream: IO[str]) -> Iterator:
             continue   # the torn last line of a crash
 
 
-def _blob_stats(stream: IO[bytes], series: list) -> Iterator[BlobStat]:
+def _blob_stats(stream: IO[bytes], series: list, wanted: Optional[list]) -> Iterator[tuple]:
+    """(position in the file, BlobStat) of each whole row whose series is known and wanted."""
     known = len(series)
+    keep = None if wanted is None else np.array(wanted + [False], dtype=bool)   # [known]: a cut-off name
+    start = 0
     while True:
         data = stream.read(_CHUNK * ROW.itemsize)
         whole = len(data) // ROW.itemsize * ROW.itemsize
         if not whole:
             return
         rows = np.frombuffer(data[:whole], dtype=ROW)
+        positions = np.arange(start, start + len(rows))
+        start += len(rows)
+        if keep is not None:
+            chosen = keep[np.minimum(rows["series"], known)]
+            rows, positions = rows[chosen], positions[chosen]
         columns = [rows[name].tolist() for name in ("iteration", "series", "pass_index", "flags", "mean_abs",
                                                      "nonzero", "max_abs")]
-        for iteration, index, pass_index, flags, mean_abs, nonzero, max_abs in zip(*columns):
+        for position, iteration, index, pass_index, flags, mean_abs, nonzero, max_abs in zip(positions.tolist(),
+                                                                                             *columns):
             if index >= known:
                 return   # rows whose names a crash cut off
             net, phase, layer, blob, kind, count = series[index]
             if flags & _HARNESS:
-                yield BlobStat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs, count, 0,
-                               zero_fraction(nonzero, count), max_abs, None, bool(flags & _OVERFLOW),
-                               bool(flags & _PRINTED))
+                yield position, BlobStat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs, count, 0,
+                                         zero_fraction(nonzero, count), max_abs, None, bool(flags & _OVERFLOW),
+                                         bool(flags & _PRINTED))
             else:
-                yield BlobStat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs, count, None, None,
-                               None, None, bool(flags & _OVERFLOW), bool(flags & _PRINTED))
+                yield position, BlobStat(iteration, net, pass_index, phase, layer, blob, kind, mean_abs, count,
+                                         None, None, None, None, bool(flags & _OVERFLOW), bool(flags & _PRINTED))
         if whole < len(data):
             return   # a torn last row
