@@ -109,8 +109,11 @@ def test_records_reader_skips_a_truncated_last_row(tmp_path):
     run_dir = tmp_path / "run"
     assert harness("train", solver, "--run-dir", run_dir, "--quiet").returncode == 0
     records = list(iter_run_records(run_dir))
-    # A crash in the middle of the last blob row and of the last JSON line: both are skipped, nothing else.
     blobs, other = run_dir / "records" / "blobs.bin", run_dir / "records" / "other.jsonl"
+    # Every BlobStat of a real run is a row (none fell back to JSON)
+    assert '"record":"blob"' not in other.read_text()
+    assert blobs.stat().st_size == 28 * sum(isinstance(r, BlobStat) for r in records)
+    # A crash in the middle of the last blob row and of the last JSON line: both are skipped, nothing else.
     blobs.write_bytes(blobs.read_bytes()[:-10])
     other.write_text(other.read_text()[:-20])
     last_blob = max(i for i, r in enumerate(records) if isinstance(r, BlobStat))

@@ -84,6 +84,12 @@ def test_the_harnesss_own_statistics_are_rows_to_the_last_bit(tmp_path):
     assert [to_json(r) for r in write_and_read(records + [bad], tmp_path / "again")] == \
         [to_json(r) for r in records + [bad]]
     assert blob_lines(tmp_path / "again") == 1
+    # Values no statistics make (a NaN fraction, an int mean, no iteration yet) are JSON too, and come back.
+    odd = [BlobStat(1, "train", 0, "forward", "ip", "ip", "top", 0.5, 10, 0, float("nan"), 1.0),
+           BlobStat(1, "train", 0, "forward", "ip", "ip", "top", 2, 10, 0, 0.5, 1.0),
+           BlobStat(None, "train", 0, "forward", "ip", "ip", "top", 0.5)]
+    assert [to_json(r) for r in write_and_read(odd, tmp_path / "odd")] == [to_json(r) for r in odd]
+    assert blob_lines(tmp_path / "odd") == 3
 
 
 @pytest.mark.parametrize("log", LOGS, ids=lambda path: path.name)
@@ -94,7 +100,8 @@ def test_every_fixture_log_reads_back_as_parsed(tmp_path, log):
     # Asked for some blobs only: the others are left out, everything else stays in order.
     layers = sorted({r.layer for r in records if isinstance(r, BlobStat)})[::2]
     wanted = [r for r in records if not isinstance(r, BlobStat) or (r.layer in layers and r.phase == "backward")]
-    chosen = store.iter_run_records(tmp_path, blobs=lambda net, phase, layer, *_: layer in layers and phase == "backward")
+    chosen = store.iter_run_records(tmp_path,
+                                    blobs=lambda net, phase, layer, *_: layer in layers and phase == "backward")
     assert [to_json(r) for r in chosen] == [to_json(r) for r in wanted]
 
 

@@ -73,7 +73,9 @@ class RecordWriter:
         if series is None:
             series = self._series[key] = len(self._series)
             self._new_series.append(json.dumps(key, separators=(",", ":")))
-        if s.sumsq is not None or not 0 <= s.pass_index < _U2 or not -(1 << 31) <= s.iteration < (1 << 31):
+        if (s.sumsq is not None or not isinstance(s.mean_abs, float) or type(s.iteration) is not int
+                or type(s.pass_index) is not int or not 0 <= s.pass_index < _U2
+                or not -(1 << 31) <= s.iteration < (1 << 31)):
             return None
         flags = s.overflow | (s.printed << 1)
         if s.count is None:   # a log's record: Caffe's mean |x| alone
@@ -81,7 +83,8 @@ class RecordWriter:
                 return (s.iteration, series, s.pass_index, flags, 0, s.mean_abs, 0, 0.0)
             return None
         count = s.count
-        if s.nonfinite != 0 or s.zero_fraction is None or s.max_abs is None or not 0 <= count < _U4:
+        if (s.nonfinite != 0 or type(count) is not int or not 0 <= count < _U4 or not isinstance(s.max_abs, float)
+                or not isinstance(s.zero_fraction, float) or not 0.0 <= s.zero_fraction <= 1.0):
             return None
         nonzero = round((1.0 - s.zero_fraction) * count)
         if zero_fraction(nonzero, count) != s.zero_fraction or not 0 <= nonzero <= count \
