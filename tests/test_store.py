@@ -112,6 +112,7 @@ def test_export_jsonl_is_the_records_jsonl_parse_used_to_write(tmp_path):
     assert result.returncode == 0, result.stderr
     expected = "".join(to_json(r) + "\n" for r in glog.parse_file(str(log), glog.LogFolder()))
     assert (tmp_path / "records.jsonl").read_text() == expected
+    assert harness("export", tmp_path / "out", "--jsonl", "-").stdout == expected
     # A run directory from before the store (records.jsonl alone) reads the same.
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "records.jsonl").write_text(expected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import sys
 from contextlib import ExitStack
 from dataclasses import fields
@@ -68,7 +69,11 @@ def write_jsonl(records: Iterable, path) -> "Path | None":
     """records.jsonl as run directories held it before the records store (docs/records.md): one JSON
     object per record. path None: standard output."""
     if path is None:
-        sys.stdout.writelines(to_json(record) + "\n" for record in records)
+        try:
+            sys.stdout.writelines(to_json(record) + "\n" for record in records)
+            sys.stdout.flush()
+        except BrokenPipeError:   # the reader has had enough (`| head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
