@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.core.records import IterationEnd, read_records
+from harness.core.records import IterationEnd
+from harness.core.store import iter_run_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,11 +50,7 @@ def start_harness(*args, cwd=ROOT, **kwargs) -> subprocess.Popen:
 
 
 def iterations_done(run_dir: Path) -> list:
-    path = run_dir / "records.jsonl"
-    if not path.exists():
-        return []
-    with open(path) as stream:
-        return [r.iteration for r in read_records(stream) if isinstance(r, IterationEnd)]
+    return [r.iteration for r in iter_run_records(run_dir) if isinstance(r, IterationEnd)]
 
 
 def wait_for_iterations(run_dir: Path, count: int, timeout: float = 60.0) -> None:

@@ -88,7 +88,7 @@ def test_export_command(tmp_path):
     result = harness("export", run_dir)
     assert result.returncode == 2 and "--tensorboard DIR, --csv DIR" in result.stderr
     result = harness("export", tmp_path / "csv", "--csv", tmp_path / "x")
-    assert result.returncode == 2 and "records.jsonl does not exist" in result.stderr
+    assert result.returncode == 2 and "holds no records" in result.stderr
 
 
 @pytest.mark.caffe

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.records import read_records
+from harness.core.records import BlobStat
+from harness.core.store import iter_run_records
 from harness_run import (ENDLESS_NET, ENDLESS_SOLVER, harness, iterations_done, start_harness, verdict,
                          wait_for_iterations, write_net)
 
@@ -88,7 +89,7 @@ def test_bad_input_gets_one_paragraph_naming_the_file_and_exit_2(tmp_path):
 def test_file_size_limit_while_recording_stops_cleanly_with_earlier_records_intact(tmp_path):
     solver = write_net(tmp_path / "net")
     run_dir = tmp_path / "run"
-    limit = 400_000   # bytes: a few dozen iterations of caffe.log / records.jsonl
+    limit = 400_000   # bytes: a few dozen iterations of caffe.log
 
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -97,7 +98,7 @@ def test_file_size_limit_while_recording_stops_cleanly_with_earlier_records_inta
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr
-    assert "File too large" in stderr and ("records.jsonl" in stderr or "caffe.log" in stderr)
+    assert "File too large" in stderr and (f"could not write {run_dir / 'records'} (" in stderr or "caffe.log" in stderr)
     done = iterations_done(run_dir)
     assert len(done) > 3 and done == list(range(len(done)))
     assert verdict(run_dir)["status"] == "error"
@@ -107,9 +108,14 @@ def test_records_reader_skips_a_truncated_last_row(tmp_path):
     solver = write_net(tmp_path / "net", solver=ENDLESS_SOLVER.replace("max_iter: 1000000", "max_iter: 5"))
     run_dir = tmp_path / "run"
     assert harness("train", solver, "--run-dir", run_dir, "--quiet").returncode == 0
-    path = run_dir / "records.jsonl"
-    whole = path.read_text()
-    path.write_text(whole[: len(whole) - 40])     # a crash in the middle of the last row
-    with open(path) as stream:
-        records = list(read_records(stream))
-    assert len(records) == whole.count("\n") - 1
+    records = list(iter_run_records(run_dir))
+    blobs, other = run_dir / "records" / "blobs.bin", run_dir / "records" / "other.jsonl"
+    # Every BlobStat of a real run is a row (none fell back to JSON)
+    assert '"record":"blob"' not in other.read_text()
+    assert blobs.stat().st_size == 28 * sum(isinstance(r, BlobStat) for r in records)
+    # A crash in the middle of the last blob row and of the last JSON line: both are skipped, nothing else.
+    blobs.write_bytes(blobs.read_bytes()[:-10])
+    other.write_text(other.read_text()[:-20])
+    last_blob = max(i for i, r in enumerate(records) if isinstance(r, BlobStat))
+    last_other = max(i for i, r in enumerate(records) if not isinstance(r, BlobStat))
+    assert list(iter_run_records(run_dir)) == [r for i, r in enumerate(records) if i not in (last_blob, last_other)]

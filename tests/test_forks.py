@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.records import BlobStat, IterationEnd, ParamNorms, read_records
+from harness.core.records import BlobStat, IterationEnd, ParamNorms
+from harness.core.store import iter_run_records
 from harness_run import harness, verdict
 
 FORKS = Path(__file__).resolve().parent / "forks"
@@ -68,8 +69,7 @@ def halted_run(tmp_path: Path, fork: str, caffe: str, *options: str, solver: str
 
 
 def records(run_dir: Path) -> list:
-    with open(run_dir / "records.jsonl") as stream:
-        return list(read_records(stream))
+    return list(iter_run_records(run_dir))
 
 
 def doctor(caffe: str) -> str:

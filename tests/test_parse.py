@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.records import BlobStat
+from harness.core.store import iter_run_records
 from harness_run import harness
 
 LOGS = Path(__file__).parent / "logs"
@@ -36,9 +38,8 @@ def test_a_fatal_line_is_the_caffe_error(tmp_path):
 def test_a_forum_paste_on_one_line_parses_and_says_what_it_cannot_know(tmp_path):
     result, verdict = parse("forum_paste.txt", tmp_path / "out")
     assert result.returncode == 0 and verdict["status"] == "ok"
-    with open(tmp_path / "out" / "records.jsonl") as stream:
-        blobs = [json.loads(line) for line in stream if '"record":"blob"' in line]
-    assert len(blobs) > 20 and {b["iteration"] for b in blobs} == {1}
+    blobs = [r for r in iter_run_records(tmp_path / "out") if isinstance(r, BlobStat)]
+    assert len(blobs) > 20 and {b.iteration for b in blobs} == {1}
     assert any("no echo of the net definition" in limit for limit in verdict["limits"])
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.records import BlobStat, ParamNorms, read_records
+from harness.core.records import BlobStat, ParamNorms
+from harness.core.store import iter_run_records
 from harness_run import harness, verdict
 from reference_data import MODELS, make_caffe_root, without_opencv
 
@@ -65,15 +66,14 @@ def printed_by_caffe(run_dir) -> tuple:
 
 
 def printed_by_harness(run_dir) -> tuple:
-    """The same multisets from records.jsonl, each value formatted as glog formats a float."""
+    """The same multisets from the records, each value formatted as glog formats a float."""
     lines, norms = collections.Counter(), collections.Counter()
-    with open(run_dir / "records.jsonl") as stream:
-        for record in read_records(stream):
-            if isinstance(record, BlobStat) and record.printed:
-                assert not record.overflow
-                lines[(record.phase, record.layer, record.blob, f"{record.mean_abs:.6g}")] += 1
-            elif isinstance(record, ParamNorms):
-                norms[tuple(f"{v:.6g}" for v in (record.l1_data, record.l1_diff, record.l2_data, record.l2_diff))] += 1
+    for record in iter_run_records(run_dir):
+        if isinstance(record, BlobStat) and record.printed:
+            assert not record.overflow
+            lines[(record.phase, record.layer, record.blob, f"{record.mean_abs:.6g}")] += 1
+        elif isinstance(record, ParamNorms):
+            norms[tuple(f"{v:.6g}" for v in (record.l1_data, record.l1_diff, record.l2_data, record.l2_diff))] += 1
     return lines, norms
 
 

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from harness.core.caffe_proto import caffe_pb2
-from harness.core.records import BlobStat, IterationEnd, ParamNorms, read_records
+from harness.core.records import BlobStat, IterationEnd, ParamNorms
+from harness.core.store import iter_run_records
 from harness.run.provenance import caffe_prefix
 from harness_run import harness, verdict, zoo_solver
 
@@ -16,8 +17,7 @@ pytestmark = pytest.mark.caffe
 
 
 def records(run_dir):
-    with open(run_dir / "records.jsonl") as stream:
-        return list(read_records(stream))
+    return list(iter_run_records(run_dir))
 
 
 def blob_values(run_dir) -> dict:

@@ -4,7 +4,8 @@ import signal
 
 import pytest
 
-from harness.core.records import BlobStat, IterationEnd, ParamNorms, read_records
+from harness.core.records import BlobStat, IterationEnd, ParamNorms
+from harness.core.store import iter_run_records
 from harness_run import (harness, iterations_done, start_harness, verdict, wait_for_iterations, worker_pid,
                          write_net, zoo_solver)
 
@@ -31,8 +32,7 @@ def test_every_debug_line_matches_the_harness(mixed_run):
 
 
 def test_records_cover_every_iteration_pass_and_net(mixed_run):
-    with open(mixed_run / "records.jsonl") as stream:
-        records = list(read_records(stream))
+    records = list(iter_run_records(mixed_run))
     ends = [r.iteration for r in records if isinstance(r, IterationEnd)]
     assert ends == list(range(60))
     norms = [r for r in records if isinstance(r, ParamNorms)]
@@ -51,7 +51,7 @@ def test_records_cover_every_iteration_pass_and_net(mixed_run):
 
 
 def test_run_directory_describes_itself(mixed_run):
-    for name in ("solver.prototxt", "caffe.log", "records.jsonl", "verdict.json", "report.md", "run.json",
+    for name in ("solver.prototxt", "caffe.log", "records/blobs.bin", "verdict.json", "report.md", "run.json",
                  "config.yaml", "nets.json"):
         assert (mixed_run / name).is_file(), name
     solver_text = (mixed_run / "solver.prototxt").read_text()

@@ -6,6 +6,8 @@ import json
 import pytest
 
 from harness.commands import cli
+from harness.core.records import IterationEnd
+from harness.core.store import iter_run_records
 from harness.log.crosscheck import CrossCheck
 from harness_run import harness, verdict, write_net
 
@@ -82,4 +84,4 @@ def test_an_internal_error_after_caffe_ran_still_writes_the_verdict(tmp_path, mo
                                        "traceback": str(saved)}
     assert "Traceback" in saved.read_text() and "forced for the test" in saved.read_text()
     assert "Iteration 2" in (run_dir / "caffe.log").read_text()
-    assert (run_dir / "records.jsonl").read_text().count('"record":"iteration"') == 2
+    assert sum(isinstance(r, IterationEnd) for r in iter_run_records(run_dir)) == 2

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from google.protobuf import text_format
 
-from ..core import netinfo, rundir
+from ..core import netinfo, rundir, store
 from ..core.caffe_proto import caffe_pb2
 from ..core.errors import HarnessError
-from ..core.records import BlobStat, Event, IterationEnd, TestResult, read_records, to_json
+from ..core.records import BlobStat, Event, IterationEnd, TestResult
 from ..log import glog
 from ..rules import config as harness_config
 from ..rules import verdict
@@ -143,8 +144,7 @@ def run(args) -> int:
     with stream:
         out = rundir.make(args.out, f"parse-{Path(name).stem}")
         result, nets, solver, tables = _parse(stream, shown, name, out, config, args.csv)
-    with open(out / "records.jsonl") as records:
-        text.write(out, result, read_records(records), nets, solver)
+    text.write(out, result, None, nets, solver)
     if not args.no_html:
         page.write_or_warn(out, args.quiet)
     if tables is not None:
@@ -158,13 +158,13 @@ def run(args) -> int:
 
 
 def _parse(stream, shown: str, name: str, out: Path, config, csv_tables: bool) -> tuple:
-    """Parse the log into out/records.jsonl and out/verdict.json: (verdict, nets, solver, CSV tables or None)."""
+    """Parse the log into out/records (the store) and out/verdict.json: (verdict, nets, solver, CSV tables or None)."""
     nets, solver, judge = {}, None, None
     fatal, early_events = None, []
     tables = _Tables(out / name) if csv_tables else None
     folder = glog.LogFolder()
     seen = _Seen()
-    with open(out / "records.jsonl", "w") as records_file:
+    with store.RecordWriter(out) as records_file:
         for record in glog.parse_stream(stream, folder):
             if isinstance(record, Event):
                 if record.kind == "net_parameter" and judge is None:
@@ -181,7 +181,7 @@ def _parse(stream, shown: str, name: str, out: Path, config, csv_tables: bool) -
                     early_events.append(record)   # set-up lines: the rules see them once the nets are known
                 else:
                     judge = _Judge(config, nets, solver, early_events)
-            records_file.write(to_json(record) + "\n")
+            records_file.write(record)
             seen.add(record)
             if tables is not None:
                 tables.add(record)
@@ -287,7 +287,7 @@ def _not_a_log(shown: str, folder) -> str:
 
 def _discard(out: Path, tables) -> None:
     """Remove what a parse that found no log wrote (the directory too when that leaves it empty)."""
-    (out / "records.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(out / store.DIR, ignore_errors=True)
     if tables is not None:
         for path in tables.close():
             path.unlink(missing_ok=True)

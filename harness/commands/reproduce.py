@@ -13,15 +13,14 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from ..core import rundir
+from ..core import rundir, store
 from ..core.caffe_proto import caffe_pb2
 from ..core.errors import HarnessError
-from ..core.records import read_records
 from ..run import caffe_dir, provenance, supervisor
 from ..run.replay import compare
 from .progress import Progress
 
-_PIECES = ("run.json", "worker.json", "solver.prototxt", "config.yaml", "records.jsonl", "verdict.json")
+_PIECES = ("run.json", "worker.json", "solver.prototxt", "config.yaml", "verdict.json")
 
 
 def add_arguments(parser) -> None:
@@ -39,6 +38,8 @@ def add_arguments(parser) -> None:
 
 def _check_run_dir(run_dir: Path) -> tuple:
     missing = [name for name in _PIECES if not (run_dir / name).is_file()]
+    if not store.exists(run_dir):
+        missing.append(f"its records ({store.DIR}/)")
     if missing:
         raise HarnessError(f"{run_dir} is not a complete run directory of `harness train`: it lacks "
                            f"{', '.join(missing)}. Reproduce needs the run directory as train left it.")
@@ -103,8 +104,7 @@ def run(args) -> int:
     if outcome.status == "error":
         raise HarnessError(f"the replay failed: {outcome.caffe_error}. Caffe's log of the replay: {out / 'caffe.log'}.")
 
-    with open(run_dir / "records.jsonl") as first, open(out / "records.jsonl") as second:
-        comparison = compare(read_records(first), read_records(second), args.iteration)
+    comparison = compare(store.iter_run_records(run_dir), store.iter_run_records(out), args.iteration)
     halt = next((f for f in outcome.findings if f.severity == "halt"), None)
     same_halt = None
     if anomaly and args.iteration == anomaly["iteration"] and not args.layer:

@@ -14,7 +14,8 @@ import yaml
 
 from ..core import netinfo, rundir
 from ..core.errors import HarnessError
-from ..core.records import IterationEnd, read_records
+from ..core.records import IterationEnd
+from ..core.store import iter_run_records
 from ..rules import config as harness_config
 from ..rules import verdict
 from ..run import caffe_dir, gpu, observation, provenance, solver as solver_loader, stepping, supervisor
@@ -109,21 +110,20 @@ def run(args) -> int:
 
 def internal_error(run_dir: Path, error: Exception, outcome) -> int:
     """verdict.json with status error, the traceback saved beside it, and a message instead of the traceback;
-    caffe.log and records.jsonl stay as the supervisor left them."""
+    caffe.log and the records stay as the supervisor left them."""
     saved = run_dir / "harness-traceback.txt"
     saved.write_text(traceback.format_exc())
     message = f"internal error of caffe-harness: {type(error).__name__}: {error}"
     if outcome is not None:
         iterations = outcome.iterations_run
     else:
-        with open(run_dir / "records.jsonl") as stream:
-            iterations = sum(isinstance(r, IterationEnd) for r in read_records(stream))
+        iterations = sum(isinstance(r, IterationEnd) for r in iter_run_records(run_dir))
     result = verdict.build("error", iterations, [], getattr(outcome, "crosscheck", None), None, source="live",
                            harness_error={"message": message, "traceback": str(saved)})
     verdict.write(run_dir / "verdict.json", result)
     print(f"harness train: {message}\nThis is a bug of the harness, not of your net; please report it with "
           f"{saved}. Caffe's log {run_dir / 'caffe.log'} and the records of the {iterations} completed "
-          f"iteration(s) in {run_dir / 'records.jsonl'} are kept; {run_dir / 'verdict.json'} says status "
+          f"iteration(s) in {run_dir / 'records'} are kept; {run_dir / 'verdict.json'} says status "
           "error.", file=sys.stderr)
     return 2
 
@@ -141,8 +141,7 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
                            outcome.caffe_error, source="live", snapshot=outcome.snapshot,
                            signal=outcome.exit_signal, **({"caffe": build} if build else {}))
     verdict.write(run_dir / "verdict.json", result)
-    with open(run_dir / "records.jsonl") as stream:
-        text.write(run_dir, result, read_records(stream), nets, solver)
+    text.write(run_dir, result, None, nets, solver)
     if html:
         from ..report import page   # markdown and the drawing: only when a page is drawn
         page.write_or_warn(run_dir, quiet)
@@ -152,7 +151,7 @@ def finish(run_dir: Path, outcome, solver, strict: bool, quiet: bool, html: bool
         # Caffe's words end the first line as Caffe wrote them (often with their own full stop).
         print(f"harness train: Caffe stopped with an error running {solver.solver_path}: {result['caffe_error']}\n"
               f"Caffe's full log is {run_dir / 'caffe.log'}; the records of the {outcome.iterations_run} "
-              f"completed iteration(s) are in {run_dir / 'records.jsonl'}.", file=sys.stderr)
+              f"completed iteration(s) are in {run_dir / 'records'}.", file=sys.stderr)
     if outcome.exit_signal:
         return 130 if outcome.exit_signal == "SIGINT" else 143
     return verdict.exit_code(result)

@@ -1,6 +1,6 @@
 """The records that flow between the stages: Caffe (live or its log) -> records -> rules -> verdict -> report.
 
-One record per line of `records.jsonl` in the run directory (schema: docs/records.md). A record mirrors
+Stored in the run directory by core/store.py (docs/records.md), as JSON lines by `to_json`. A record mirrors
 one line of what Caffe prints with `debug_info` on, plus what Caffe does not print but the rules need.
 Both the live worker and the log parser produce these, so the rules and the report never know which.
 """

@@ -1,4 +1,4 @@
-"""What report.html draws, collected from the run directory: the files read, and records.jsonl streamed once
+"""What report.html draws, collected from the run directory: the files read, and the records streamed once
 into small aggregates (heatmap cells, curves). Heatmaps cover the train net, pass 0, and have at most
 MAX_COLUMNS columns: a longer run is binned, several iterations to a column.
 """
@@ -12,7 +12,8 @@ from typing import Iterable, Iterator, Optional
 
 from ..core.errors import HarnessError
 from ..core.netinfo import RECTIFIER_TYPES, NetInfo, from_dict
-from ..core.records import BACKWARD, FORWARD, TRAIN, BlobStat, IterationEnd, ParamNorms, TestResult, read_records
+from ..core.records import BACKWARD, FORWARD, TRAIN, BlobStat, IterationEnd, ParamNorms, TestResult
+from ..core.store import iter_run_records
 
 MAX_COLUMNS = 400
 # Cell categories of a heatmap, in the order a column shows them when its iterations disagree.
@@ -46,11 +47,7 @@ def load_train_net(run_dir: Path) -> Optional[NetInfo]:
 
 
 def iter_records(run_dir: Path) -> Iterator:
-    path = run_dir / "records.jsonl"
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8") as stream:
-        yield from read_records(stream)
+    return iter_run_records(run_dir)
 
 
 def rectifier_layers(net: Optional[NetInfo]) -> set:

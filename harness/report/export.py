@@ -1,6 +1,6 @@
-"""A run's records as CSV tables, one per record kind, or TensorBoard event files.
+"""A run's records as CSV tables, one per record kind, TensorBoard event files, or JSON lines.
 
-Both stream records.jsonl once. TensorBoard gets scalars (loss, outputs, lr, test outputs, parameter
+Each streams the records once. TensorBoard gets scalars (loss, outputs, lr, test outputs, parameter
 norms, per-blob mean |data| / |diff|, rectifiers' share of zeros) and, per iteration, histograms over the
 blobs of log10 mean |x| — the records hold one statistic per blob, not the elements, so these are the
 only histograms they allow.
@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
+import sys
 from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..core.records import BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, ParamNorms, TestResult
+from ..core.records import BACKWARD, FORWARD, TRAIN, BlobStat, Event, IterationEnd, ParamNorms, TestResult, to_json
 
 CSV_TABLES = {BlobStat: "blobs.csv", ParamNorms: "norms.csv", IterationEnd: "iterations.csv",
               TestResult: "tests.csv", Event: "events.csv"}
@@ -59,6 +61,24 @@ def write_csv(records: Iterable, out_dir: Path) -> list:
                 writer.writerow([_cell(getattr(row, name)) for name in _columns(kind)]
                                 + [_cell(row.outputs.get(name)) for name in outputs])
     return [out_dir / name for name in CSV_TABLES.values()]
+
+
+# ---------------------------------------------------------------- JSON lines
+
+def write_jsonl(records: Iterable, path) -> "Path | None":
+    """records.jsonl as run directories held it before the records store (docs/records.md): one JSON
+    object per record. path None: standard output."""
+    if path is None:
+        try:
+            sys.stdout.writelines(to_json(record) + "\n" for record in records)
+            sys.stdout.flush()
+        except BrokenPipeError:   # the reader has had enough (`| head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.writelines(to_json(record) + "\n" for record in records)
+    return path
 
 
 # ---------------------------------------------------------------- TensorBoard

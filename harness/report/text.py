@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 from ..core.netinfo import NetInfo, SolverInfo
 from ..core.records import BACKWARD, FORWARD, BlobStat, IterationEnd, ParamNorms
+from ..core.store import iter_run_records
 from ..rules import structure
 
 MAX_MISMATCHES = 20
@@ -113,10 +114,7 @@ class _Window:
             row = self._row(record.iteration)
             if row is not None:
                 row["L2 of all param diffs"] = _fmt(record.l2_diff)
-        elif isinstance(record, BlobStat) and record.net == self.net_name:
-            blobs = self.wanted.get((record.phase, record.layer))
-            if blobs is None or (blobs and record.blob not in blobs):
-                return
+        elif isinstance(record, BlobStat) and self.wants(record.net, record.phase, record.layer, record.blob):
             row = self._row(record.iteration)
             if row is not None:
                 column = f"{record.layer}: {record.blob} {'data' if record.phase == FORWARD else 'diff'}"
@@ -124,6 +122,11 @@ class _Window:
                     self.columns.append(column)
                 row[column] = _cell(record)
                 self.passes = max(self.passes, record.pass_index + 1)
+
+    def wants(self, net: str, phase: str, layer: str, blob: str, *_) -> bool:
+        """Whether the table shows this blob's statistics (the records store skips the others unread)."""
+        blobs = self.wanted.get((phase, layer))
+        return net == self.net_name and blobs is not None and (not blobs or blob in blobs)
 
     def table(self) -> str:
         columns = ["lr", "loss", "displayed loss", "L2 of all param diffs"] + self.columns
@@ -295,11 +298,13 @@ def _limits(verdict: dict) -> str:
     return items + ("\n\n" + _understood(lines) if lines else "")
 
 
-def write(run_dir: Path, verdict: dict, records: Iterable, nets: dict, solver: Optional[SolverInfo],
+def write(run_dir: Path, verdict: dict, records: Optional[Iterable], nets: dict, solver: Optional[SolverInfo],
           last_iters: int = 10) -> Path:
+    """report.md from `records`; None: from the run directory's records store, reading only the rows the
+    table shows (none at all for a run without findings)."""
     focus = verdict.get("anomaly") or (verdict["warnings"][0] if verdict["warnings"] else None)
     window = _Window(focus, nets.get(focus.get("net", "train") if focus else "train"), last_iters)
-    for record in records:
+    for record in records if records is not None else iter_run_records(run_dir, blobs=window.wants):
         window.add(record)
     path = Path(run_dir) / "report.md"
     path.write_text("\n\n".join(_sections(verdict, window, solver)) + "\n", encoding="utf-8")

@@ -11,15 +11,12 @@ from typing import Optional
 from ..core.netinfo import SolverInfo
 from ..core.records import BlobStat, Event, IterationEnd, ParamNorms, TestResult
 from . import REGISTRY
-from .base import LIVE, LOG, Context, LayerGroup
+from .base import LIVE, LOG, Context, LayerGroup, Rule
 from .config import Config
 from .findings import HALT, OFF, Finding
 
 SOURCES = (LIVE, LOG)
-
-
-def _key(stat: BlobStat) -> tuple:
-    return (stat.iteration, stat.net, stat.pass_index, stat.phase, stat.layer)
+HOOKS = ("on_layer", "on_norms", "on_iteration", "on_test", "on_event", "finish")
 
 
 class RuleEngine:
@@ -29,6 +26,10 @@ class RuleEngine:
         self.context = Context(nets, solver, source)
         self.rules = [rule(getattr(config, rule.name), self.context) for rule in REGISTRY
                       if getattr(config, rule.name).policy != OFF]
+        # Per hook, the rules that answer it: most rules leave most hooks at Rule's `return []`, and asking
+        # every rule about every layer was most of `harness parse`'s time.
+        self._hooks = {hook: [getattr(rule, hook) for rule in self.rules
+                              if getattr(type(rule), hook) is not getattr(Rule, hook)] for hook in HOOKS}
         self._group: list = []
         self._findings: list = []
         self._seen: set = set()
@@ -43,20 +44,27 @@ class RuleEngine:
         return list(self._findings)
 
     def feed(self, record) -> list:
-        if isinstance(record, BlobStat):
-            found = self.end_layer() if self._group and _key(self._group[0]) != _key(record) else []
-            self._group.append(record)
-            return found
+        if type(record) is BlobStat:
+            group = self._group
+            if group:
+                first = group[0]
+                if (record.layer != first.layer or record.phase != first.phase or record.iteration != first.iteration
+                        or record.pass_index != first.pass_index or record.net != first.net):
+                    found = self.end_layer()
+                    self._group.append(record)
+                    return found
+            group.append(record)
+            return []
         found = self.end_layer()
         if isinstance(record, ParamNorms):
             self.context.add_norms(record)
-            return found + self._ask(lambda rule: rule.on_norms(record))
+            return found + self._ask("on_norms", record)
         if isinstance(record, IterationEnd):
-            return found + self._ask(lambda rule: rule.on_iteration(record))
+            return found + self._ask("on_iteration", record)
         if isinstance(record, Event):
-            return found + self._ask(lambda rule: rule.on_event(record))
+            return found + self._ask("on_event", record)
         if isinstance(record, TestResult):
-            return found + self._ask(lambda rule: rule.on_test(record))
+            return found + self._ask("on_test", record)
         return found
 
     def end_layer(self) -> list:
@@ -67,18 +75,18 @@ class RuleEngine:
                            tuple(self._group))
         self._group = []
         self.context.add(group)
-        return self._ask(lambda rule: rule.on_layer(group))
+        return self._ask("on_layer", group)
 
     def finish(self) -> list:
-        return self.end_layer() + self._ask(lambda rule: rule.finish())
+        return self.end_layer() + self._ask("finish")
 
-    def _ask(self, hook) -> list:
+    def _ask(self, hook: str, *args) -> list:
         # After a halt the run is over: a live run stops there, and a log is judged the same way.
         if self._halt is not None:
             return []
         new = []
-        for rule in self.rules:
-            for finding in hook(rule):
+        for answer in self._hooks[hook]:
+            for finding in answer(*args):
                 key = (finding.kind, finding.net, finding.layer)
                 if key in self._seen:
                     continue

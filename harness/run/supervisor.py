@@ -1,6 +1,6 @@
 """Runs the worker and watches it: its glog output goes verbatim to caffe.log and through the log
-parser into the cross-check; its records go to records.jsonl (flushed per iteration) and the
-cross-check; its messages say how it ended. A worker that aborts (a Caffe CHECK) or is killed only
+parser into the cross-check; its records go to the records store (core/store.py, flushed per iteration)
+and the cross-check; its messages say how it ended. A worker that aborts (a Caffe CHECK) or is killed only
 ends the run: everything it had sent is kept.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..core import store
 from ..core.records import Event, IterationEnd, from_dict
 from ..log import glog
 from ..log.crosscheck import CrossCheck
@@ -87,9 +88,9 @@ class _Sink:
     """A file of the run. The first failed write (disk full, file-size limit) is reported once and
     stops the run, so that what was written before stays whole."""
 
-    def __init__(self, path: Path, on_failure: Callable[[str], None]):
+    def __init__(self, path: Path, on_failure: Callable[[str], None], file=None):
         self.path, self.on_failure, self.failed = path, on_failure, False
-        self.file = open(path, "w", encoding="utf-8", errors="replace")
+        self.file = file if file is not None else open(path, "w", encoding="utf-8", errors="replace")
 
     def _guard(self, action, *args) -> None:
         if self.failed:
@@ -101,8 +102,8 @@ class _Sink:
             self.on_failure(f"could not write {self.path} ({error.strerror}); training was stopped so that "
                             "the records written so far stay intact. Free disk space or raise the file-size limit.")
 
-    def write(self, text: str) -> None:
-        self._guard(self.file.write, text)
+    def write(self, item) -> None:
+        self._guard(self.file.write, item)
 
     def flush(self) -> None:
         self._guard(self.file.flush)
@@ -150,7 +151,7 @@ def run(spec: dict, run_dir: Path, python_paths: list,
             worker.send_signal(signal.SIGTERM)
 
     log_file = _Sink(run_dir / "caffe.log", storage_failed)
-    records_file = _Sink(run_dir / "records.jsonl", storage_failed)
+    records_file = _Sink(run_dir / store.DIR, storage_failed, store.RecordWriter(run_dir))
     log_lines, record_lines = _Lines(), _Lines()
 
     def on_log_record(record) -> None:
@@ -176,8 +177,8 @@ def run(spec: dict, run_dir: Path, python_paths: list,
         if "control" in row:
             handle_control(row)
             return
-        records_file.write(line + "\n")
         record = from_dict(row)
+        records_file.write(record)
         check.add_harness(record)
         if isinstance(record, IterationEnd):
             records_file.flush()

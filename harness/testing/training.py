@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.errors import HarnessError
-from ..core.records import read_records
+from ..core.store import iter_run_records
 from ..rules.findings import Finding
 
 # The variables OpenBLAS, OpenMP and MKL read for their thread count.
@@ -82,9 +82,8 @@ class HarnessRun:
 
     @cached_property
     def records(self) -> list:
-        """records.jsonl as core.records dataclasses (docs/records.md)."""
-        with open(self.run_dir / "records.jsonl") as stream:
-            return list(read_records(stream))
+        """The run's records as core.records dataclasses (docs/records.md)."""
+        return list(iter_run_records(self.run_dir))
 
     @property
     def log(self) -> Path:
