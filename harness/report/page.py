@@ -1,6 +1,6 @@
 """report.html: the run directory drawn — verdict, curves, per-layer heatmaps, the text report — in one file.
 
-Everything comes from the run directory (verdict.json, records.jsonl, nets.json, run.json, report.md), so
+Everything comes from the run directory (verdict.json, the records store, nets.json, run.json, report.md), so
 a live run and a parsed log are drawn alike: `collect` reads it, `figures` draws, this module lays it out.
 """
 from __future__ import annotations
