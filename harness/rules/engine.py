@@ -11,7 +11,7 @@ from typing import Optional
 from ..core.netinfo import SolverInfo
 from ..core.records import BlobStat, Event, IterationEnd, ParamNorms, TestResult
 from . import REGISTRY
-from .base import LIVE, LOG, Context, LayerGroup
+from .base import LIVE, LOG, Context, LayerGroup, Rule
 from .config import Config
 from .findings import HALT, OFF, Finding
 
@@ -29,6 +29,11 @@ class RuleEngine:
         self.context = Context(nets, solver, source)
         self.rules = [rule(getattr(config, rule.name), self.context) for rule in REGISTRY
                       if getattr(config, rule.name).policy != OFF]
+        # Per hook, the rules that implement it: most rules answer one or two kinds of record, and the
+        # live worker asks after every layer of every iteration.
+        self._hooks = {hook: [getattr(rule, hook) for rule in self.rules
+                              if getattr(type(rule), hook) is not getattr(Rule, hook)]
+                       for hook in ("on_layer", "on_norms", "on_iteration", "on_test", "on_event", "finish")}
         self._group: list = []
         self._findings: list = []
         self._seen: set = set()
@@ -50,14 +55,21 @@ class RuleEngine:
         found = self.end_layer()
         if isinstance(record, ParamNorms):
             self.context.add_norms(record)
-            return found + self._ask(lambda rule: rule.on_norms(record))
+            return found + self._ask("on_norms", record)
         if isinstance(record, IterationEnd):
-            return found + self._ask(lambda rule: rule.on_iteration(record))
+            return found + self._ask("on_iteration", record)
         if isinstance(record, Event):
-            return found + self._ask(lambda rule: rule.on_event(record))
+            return found + self._ask("on_event", record)
         if isinstance(record, TestResult):
-            return found + self._ask(lambda rule: rule.on_test(record))
+            return found + self._ask("on_test", record)
         return found
+
+    def feed_layer(self, stats) -> list:
+        """One layer's BlobStats of one phase at once, as the live worker has them: the same as feeding
+        them one by one and then calling end_layer()."""
+        found = self.end_layer()
+        self._group = list(stats)
+        return found + self.end_layer()
 
     def end_layer(self) -> list:
         if not self._group:
@@ -67,18 +79,18 @@ class RuleEngine:
                            tuple(self._group))
         self._group = []
         self.context.add(group)
-        return self._ask(lambda rule: rule.on_layer(group))
+        return self._ask("on_layer", group)
 
     def finish(self) -> list:
-        return self.end_layer() + self._ask(lambda rule: rule.finish())
+        return self.end_layer() + self._ask("finish")
 
-    def _ask(self, hook) -> list:
+    def _ask(self, hook: str, *record) -> list:
         # After a halt the run is over: a live run stops there, and a log is judged the same way.
         if self._halt is not None:
             return []
         new = []
-        for rule in self.rules:
-            for finding in hook(rule):
+        for answer in self._hooks[hook]:
+            for finding in answer(*record):
                 key = (finding.kind, finding.net, finding.layer)
                 if key in self._seen:
                     continue
