@@ -9,11 +9,13 @@ Run as `python -m harness.run.worker SPEC.json` by the supervisor (harness/run/s
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import os
 import signal
 import sys
 import time
+import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -203,8 +205,7 @@ class Worker:
     def observe(self, stats) -> None:
         for stat in stats:
             self.channel.record(stat)
-            self.engine.feed(stat)
-        self.engine.end_layer()
+        self.engine.feed_layer(stats)
         on_train = stats and stats[0].net == TRAIN     # replay targets name train-net layers
         self._stop_if_due(stats[0].phase if on_train else None, stats[0].layer if on_train else None)
 
@@ -275,7 +276,7 @@ class Worker:
         spec = self.spec
         for path in spec["python_paths"]:
             sys.path.insert(0, path)
-        import caffe   # only here: libcaffe lives in this process alone
+        caffe = _import_caffe()   # only here: libcaffe lives in this process alone
         from caffe.proto import caffe_pb2
         from google.protobuf import text_format
         self.measure, statistics = _blob_summarizer(caffe, spec.get("gpu") is not None)
@@ -427,6 +428,36 @@ class Worker:
 
     def _request_stop(self, signum, frame) -> None:
         self.stop_signal = signal.Signals(signum).name
+
+
+class _DeferredCaffeIO(types.ModuleType):
+    """Stands in for `caffe.io` until something uses it. pycaffe imports caffe.io, which imports scikit-image
+    and SciPy (about 40 MiB resident and 0.7 s); the worker never uses it, a Python layer or the
+    `--interactive` prompt may, and then the first attribute asked for loads the real module."""
+
+    def __getattr__(self, name):
+        real = sys.modules.get(self.__name__)
+        if real is self:
+            spec = importlib.util.spec_from_file_location(self.__name__, self.__file__)
+            real = sys.modules[self.__name__] = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(real)
+            except BaseException:
+                sys.modules[self.__name__] = self
+                raise
+            sys.modules["caffe"].io = real
+        return getattr(real, name)
+
+
+def _import_caffe():
+    """`import caffe`, with caffe.io loaded only when used (_DeferredCaffeIO)."""
+    package = importlib.util.find_spec("caffe")
+    io_file = Path(package.origin).with_name("io.py") if package is not None and package.origin else None
+    if io_file is not None and io_file.is_file() and "caffe" not in sys.modules:
+        deferred = sys.modules["caffe.io"] = _DeferredCaffeIO("caffe.io")
+        deferred.__file__ = str(io_file)
+    import caffe
+    return caffe
 
 
 # HARNESS_STATS=numpy measures with numpy even where Caffe's own numbers are there: to compare the two
