@@ -1,4 +1,5 @@
-"""The worker's fixed memory: pycaffe's caffe.io (scikit-image, SciPy) is loaded only when something uses it."""
+"""Fixed memory: the worker loads pycaffe's caffe.io (scikit-image, SciPy) only when something uses it, and
+`harness train`'s own process (the supervisor) does without numpy while it trains."""
 import subprocess
 import sys
 
@@ -21,3 +22,10 @@ def test_caffe_io_is_imported_only_when_used():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_the_supervisor_trains_without_numpy():
+    probe = "import sys, harness.commands.train, harness.run.supervisor; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]
