@@ -138,3 +138,14 @@ def test_a_long_run_keeps_windows_not_history(tmp_path):
             if isinstance(record, IterationEnd) and record.iteration in (200, 999):
                 sizes[record.iteration] = _state_size(engine)
     assert engine.halt is None and sizes[200] == sizes[999] > 0
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--display", "5", "--crosscheck", "every"], ["--display 5 and --crosscheck every contradict"]),
+    (["--display", "0"], ["--display 0: must be at least 1"]),
+])
+def test_contradicting_display_options_are_refused_before_anything_is_written(tmp_path, options, words):
+    result = harness("train", zoo_solver("exploding_lr"), "--run-dir", tmp_path / "run", *options)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert all(word in result.stderr for word in words)
+    assert not (tmp_path / "run").exists()

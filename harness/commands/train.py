@@ -64,8 +64,8 @@ def run(args) -> int:
         gpu.require_gpu(args.gpu)   # a CPU-only build or no usable GPU: say so before anything runs
     loaded = solver_loader.load(args.solver)
     train_net = loaded.nets["train"][1]
-    run_dir = rundir.make(args.run_dir, train_net.name)
     display = _display(args, hooks, loaded.param.display, config.crosscheck.every_iters)
+    run_dir = rundir.make(args.run_dir, train_net.name)
     overrides = solver_loader.Overrides(display=display, max_iter=args.max_iter,
                                         snapshot_every=args.snapshot_every, gpu=args.gpu)
     effective, net_files, changes = solver_loader.write_effective(loaded, run_dir, overrides)
