@@ -70,10 +70,11 @@ def main() -> None:
             (worker.NetObserver, "after_forward"), (worker.NetObserver, "after_backward"),
             (worker.Worker, "on_gradients_ready")]}
         parts = {name: Timer(owner, attr) for name, (owner, attr) in {
-            "statistics (stats.summarize)": (worker, "summarize"),
+            "statistics (stats.summarize_blob, Caffe's own calls)": (worker, "summarize_blob"),
+            "statistics (stats.summarize, numpy)": (worker, "summarize"),
             "records (Channel.record)": (worker.Channel, "record"),
-            "rules (RuleEngine.feed, with the end_layer it calls)": (worker.RuleEngine, "feed"),
-            "rules (RuleEngine.end_layer, every call)": (worker.RuleEngine, "end_layer")}.items()}
+            "rules (RuleEngine.feed_layer, a layer's records)": (worker.RuleEngine, "feed_layer"),
+            "rules (RuleEngine.feed, other records)": (worker.RuleEngine, "feed")}.items()}
         solve = Timer(worker.Worker, "run")
         profile = cProfile.Profile() if args.cprofile else None
         if profile:

@@ -62,8 +62,9 @@ def clean_run(tmp_path: Path, fork: str, caffe: str, compared: int) -> tuple:
 
 
 def halted_run(tmp_path: Path, fork: str, caffe: str, *options: str, solver: str = "solver.prototxt") -> tuple:
-    """Train the fork's net (data made with `options`): the rules must halt it. (anomaly, run directory)"""
-    result, run_dir = train(net_folder(tmp_path, fork, *options), caffe, solver=solver)
+    """Train the fork's net (data made with `options`): the rules must halt it. (anomaly, run directory)
+    Every iteration's debug lines: without per-layer hooks they are what names the layer of a NaN."""
+    result, run_dir = train(net_folder(tmp_path, fork, *options), caffe, "--crosscheck", "every", solver=solver)
     assert result.returncode == 1, result.stderr
     return verdict(run_dir)["anomaly"], run_dir
 

@@ -17,7 +17,7 @@ def mixed_run(tmp_path_factory):
     """prototxt/inplace_shared_split: in-place ReLU, Dropout, weights shared by name, an auto-inserted Split,
     a test net and iter_size 2, for 60 iterations."""
     run_dir = tmp_path_factory.mktemp("mixed") / "run"
-    result = harness("train", zoo_solver("inplace_shared_split"), "--run-dir", run_dir, "--quiet")
+    result = harness("train", zoo_solver("inplace_shared_split"), "--run-dir", run_dir, "--quiet", "--crosscheck", "every")
     assert result.returncode == 0, result.stderr
     return run_dir
 

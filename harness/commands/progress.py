@@ -21,7 +21,7 @@ class Progress:
         loss = "n/a" if end.loss is None else f"{end.loss:.5g}"
         lr = "n/a" if end.lr is None else f"{end.lr:.3g}"
         text = (f"iter {end.iteration + 1}/{self.max_iter}  loss {loss}  lr {lr}  {rate:.1f} it/s  "
-                f"cross-check {check.compared} compared, {len(check.mismatches)} mismatched")
+                f"cross-check {check.compared} compared, {check.mismatched} mismatched")
         print(("\r" + text + "\033[K") if self.tty else text, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def done(self) -> None:

@@ -36,9 +36,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weights", help="comma-separated .caffemodel files to start from (like caffe train -weights)")
     parser.add_argument("--snapshot", help="a .solverstate to resume from (like caffe train -snapshot)")
     parser.add_argument("--max-iter", type=int, help="override the solver's max_iter")
-    parser.add_argument("--display", type=int, default=1, metavar="N",
-                        help="let Caffe print its debug lines every N iterations (default 1); the harness "
-                             "computes its statistics on every iteration regardless")
+    parser.add_argument("--crosscheck", choices=solver_loader.CROSSCHECK_MODES,
+                        help="which iterations Caffe prints its debug lines for, each cross-checked: sample (your "
+                             "display interval, and at least every crosscheck.every_iters, 100; the default) or every "
+                             "(the default with --hooks solver or none, where Caffe's lines are the only per-layer "
+                             "witness); the harness computes its statistics and judges every iteration either way")
+    parser.add_argument("--display", type=int, metavar="N",
+                        help="let Caffe print its debug lines every N iterations exactly (instead of --crosscheck)")
     parser.add_argument("--snapshot-every", type=int, default=0, metavar="S",
                         help="also snapshot every S iterations (default: only on halt and at the end)")
     parser.add_argument("--config", help="YAML file with rule thresholds and policies (see configs/default.yaml)")
@@ -60,8 +64,9 @@ def run(args) -> int:
         gpu.require_gpu(args.gpu)   # a CPU-only build or no usable GPU: say so before anything runs
     loaded = solver_loader.load(args.solver)
     train_net = loaded.nets["train"][1]
+    display = _display(args, hooks, loaded.param.display, config.crosscheck.every_iters)
     run_dir = rundir.make(args.run_dir, train_net.name)
-    overrides = solver_loader.Overrides(display=args.display, max_iter=args.max_iter,
+    overrides = solver_loader.Overrides(display=display, max_iter=args.max_iter,
                                         snapshot_every=args.snapshot_every, gpu=args.gpu)
     effective, net_files, changes = solver_loader.write_effective(loaded, run_dir, overrides)
     solver = solver_loader.solver_info(loaded)
@@ -74,7 +79,7 @@ def run(args) -> int:
         "nets": {role: str(src) for role, (src, _) in loaded.nets.items()},
         "path_notes": loaded.notes, "solver_changes": [asdict(change) for change in changes],
         "random_seed": solver.random_seed, "max_iter": max_iter,
-        "display": args.display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
+        "display": display, "gpu": args.gpu, "weights": args.weights, "snapshot": args.snapshot,
         "snapshot_every": args.snapshot_every, "config": str(config_path),
         "data_files": provenance.data_files(net for _, net in loaded.nets.values()),
         "caffe_build": provenance.caffe_build(build),
@@ -90,7 +95,7 @@ def run(args) -> int:
     spec = {
         "solver": str(effective), "run_dir": str(run_dir), "config": str(config_path), "gpu": args.gpu,
         "weights": [w for w in (args.weights or "").split(",") if w], "snapshot": args.snapshot,
-        "display": args.display, "python_paths": loaded.python_paths,
+        "display": display, "python_paths": loaded.python_paths,
         "net_files": net_files,
         "net_sources": {role: str(source) for role, (source, _) in loaded.nets.items()},
         "solver_info": asdict(solver), "hooks": hooks,
@@ -106,6 +111,22 @@ def run(args) -> int:
     except Exception as error:   # our own bug, after Caffe ran: the run still gets its verdict
         progress.done()
         return internal_error(run_dir, error, outcome)
+
+
+def _display(args, hooks: str, user_display: int, every_iters: int) -> int:
+    """The effective solver's display: --display N as given, else what --crosscheck samples. A read-back
+    (--hooks solver|none) checks every iteration by default: it cannot tell in which layer a NaN appeared,
+    and the finding then points to Caffe's line of that iteration (harness/run/observation.py)."""
+    if args.display is None:
+        mode = args.crosscheck or (solver_loader.EVERY if hooks in (stepping.SOLVER, stepping.NONE)
+                                   else solver_loader.SAMPLE)
+        return solver_loader.sampled_display(user_display, mode, every_iters)
+    if args.display < 1:
+        raise HarnessError(f"--display {args.display}: must be at least 1 (Caffe prints no debug line with 0).")
+    if args.crosscheck == solver_loader.EVERY and args.display != 1:
+        raise HarnessError(f"--display {args.display} and --crosscheck every contradict each other: every "
+                           "iteration's lines need display 1. Give one of them.")
+    return args.display
 
 
 def internal_error(run_dir: Path, error: Exception, outcome) -> int:

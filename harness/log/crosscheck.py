@@ -15,6 +15,11 @@ dict until its partner comes. How they are compared depends on where the harness
 
 Where Caffe's float sum overflows, the log says `inf` for a finite mean: that is counted as an overflow,
 not a mismatch.
+
+Caffe prints the train net's lines only on iterations divisible by `display` (the harness samples them,
+docs/train.md): the harness's values of other iterations are not waited for. Memory stays flat however long
+the run: a value whose partner has not come once both streams are two iterations further is counted as
+unmatched and dropped, and only the first mismatches and unmatched keys are kept as examples.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from typing import Optional
 from ..core.records import FLT_MAX, BlobStat, ParamNorms
 
 _NORM_FIELDS = ("l1_data", "l1_diff", "l2_data", "l2_diff")
+_EXAMPLES = 50         # mismatches, and unmatched keys of each side, kept to show
+_LAG = 2               # iterations both streams must be past a pending value before it counts as unmatched
 # Below this both sides are denormal-small and differ only by float rounding.
 _TINY = 1e-30
 EXACT_STATISTICS = "caffe"
@@ -67,13 +74,23 @@ class Mismatch:
 class CrossCheck:
     statistics: Optional[str] = None   # where the harness's numbers come from: caffe (exact), numpy or cupy;
                                        # None until the worker says (it never does when set-up fails)
+    display: int = 1                   # Caffe prints the train net's debug lines on iterations divisible by this
     compared: int = 0
+    lines: int = 0                     # log lines compared (a norms line holds four numbers)
+    iterations: int = 0                # iterations with a compared line
     overflowed: int = 0
+    mismatched: int = 0
+    unmatched_log: int = 0             # pending values dropped (see the module's docstring)
+    unmatched_harness: int = 0
     max_rel_error: float = 0.0
     max_rel_tolerance: float = 0.0
-    mismatches: list = field(default_factory=list)
+    mismatches: list = field(default_factory=list)          # the first _EXAMPLES
+    unmatched_log_examples: list = field(default_factory=list)
+    unmatched_harness_examples: list = field(default_factory=list)
     _log: dict = field(default_factory=dict)
     _harness: dict = field(default_factory=dict)
+    _last_iteration: dict = field(default_factory=lambda: {"log": -1, "harness": -1})
+    _checked_iteration: int = -1
 
     @property
     def exact(self) -> bool:
@@ -94,25 +111,55 @@ class CrossCheck:
         return []
 
     def add_log(self, record) -> None:
-        for key, value, _, _ in self._entries(record):
+        entries = self._entries(record)
+        for key, value, _, _ in entries:
             partner = self._harness.pop(key, None)
             if partner is None:
                 self._log[key] = value
             else:
                 self._compare(key, value, *partner)
+        if entries:
+            self._advance("log", entries[0][0][0])
 
     def add_harness(self, record) -> None:
         if isinstance(record, BlobStat) and not record.printed:
             return
-        for key, value, overflows, count in self._entries(record):
+        if isinstance(record, ParamNorms) and not self._displays(record.iteration):
+            return   # Caffe prints the norms line with the train net's other lines only
+        entries = self._entries(record)
+        for key, value, overflows, count in entries:
             partner = self._log.pop(key, None)
             if partner is None:
                 self._harness[key] = (value, overflows, count)
             else:
                 self._compare(key, partner, value, overflows, count)
+        if entries:
+            self._advance("harness", entries[0][0][0])
+
+    def _displays(self, iteration: int) -> bool:
+        return self.display > 0 and iteration % self.display == 0
+
+    def _advance(self, side: str, iteration: int) -> None:
+        """Drop the pending values both streams have left behind, counting them as unmatched."""
+        if iteration <= self._last_iteration[side]:
+            return
+        self._last_iteration[side] = iteration
+        before = min(self._last_iteration.values()) - _LAG
+        for pending, examples, counter in ((self._log, self.unmatched_log_examples, "unmatched_log"),
+                                           (self._harness, self.unmatched_harness_examples, "unmatched_harness")):
+            stale = [key for key in pending if key[0] < before]
+            for key in stale:
+                del pending[key]
+                if len(examples) < _EXAMPLES:
+                    examples.append(key)
+            setattr(self, counter, getattr(self, counter) + len(stale))
 
     def _compare(self, key, log_value: float, harness_value: float, overflows: bool, count) -> None:
         self.compared += 1
+        self.lines += key[3] != "norms" or key[4] == _NORM_FIELDS[0]
+        if key[0] != self._checked_iteration:
+            self._checked_iteration = key[0]
+            self.iterations += 1
         if math.isnan(log_value) and math.isnan(harness_value):
             return
         if math.isinf(log_value) and (harness_value == log_value or (overflows and log_value > 0)):
@@ -130,22 +177,33 @@ class CrossCheck:
                 return
         else:
             rel = math.inf
-        self.mismatches.append(Mismatch(key, log_value, harness_value, rel))
+        self.mismatched += 1
+        if len(self.mismatches) < _EXAMPLES:
+            self.mismatches.append(Mismatch(key, log_value, harness_value, rel))
 
-    def summary(self, keep: int = 50) -> dict:
+    def pending(self) -> int:
+        """Values waiting for their partner: bounded by a few iterations' lines however long the run."""
+        return len(self._log) + len(self._harness)
+
+    def summary(self, keep: int = _EXAMPLES) -> dict:
         return {
             "compared": self.compared,
-            "mismatched": len(self.mismatches),
-            "unmatched_log_lines": len(self._log),
-            "unmatched_harness_values": len(self._harness),
+            "mismatched": self.mismatched,
+            "unmatched_log_lines": self.unmatched_log + len(self._log),
+            "unmatched_harness_values": self.unmatched_harness + len(self._harness),
             "overflowed": self.overflowed,
             "max_rel_error": self.max_rel_error,
             "method": "exact" if self.exact else ("tolerance" if self.statistics else None),
             "statistics": self.statistics,
             "max_rel_tolerance": self.max_rel_tolerance,
+            "sampling": "every" if self.display == 1 else "sample",
+            "display": self.display,
+            "lines_compared": self.lines,
+            "iterations_compared": self.iterations,
             "mismatches": [_mismatch_entry(m) for m in self.mismatches[:keep]],
-            "unmatched_log_examples": [list(k) for k in list(self._log)[:10]],
-            "unmatched_harness_examples": [list(k) for k in list(self._harness)[:10]],
+            "unmatched_log_examples": [list(k) for k in (self.unmatched_log_examples + list(self._log))[:10]],
+            "unmatched_harness_examples": [list(k) for k in
+                                           (self.unmatched_harness_examples + list(self._harness))[:10]],
         }
 
 

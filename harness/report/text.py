@@ -204,6 +204,11 @@ def _crosscheck(verdict: dict) -> str:
     text = (f"compared {check.get('compared', 0)} log lines, {check.get('mismatched', 0)} mismatched, "
             f"{check.get('unmatched_log_lines', 0)} log lines unmatched, max relative error "
             f"{_fmt(check.get('max_rel_error'))}")
+    display = check.get("display")
+    if display:   # a live run: which iterations Caffe printed its debug lines for
+        text += (f"; Caffe's debug lines of {check.get('iterations_compared', 0)} iterations checked ("
+                 + ("every iteration" if display == 1 else f"every {display} iterations, sampled; "
+                    "`--crosscheck every` checks them all") + ")")
     return text
 
 

@@ -120,6 +120,12 @@ class LrOutOfRangeConfig:
 
 
 @dataclass(frozen=True)
+class CrosscheckConfig:
+    """Not a rule: how often Caffe prints the debug lines the cross-check compares (docs/train.md)."""
+    every_iters: int = _iters(100)                  # by default at least every this many iterations
+
+
+@dataclass(frozen=True)
 class Config:
     nonfinite: NonfiniteConfig = NonfiniteConfig()
     dead: DeadConfig = DeadConfig()
@@ -135,6 +141,7 @@ class Config:
     intermittent_nan_display: IntermittentNanDisplayConfig = IntermittentNanDisplayConfig()
     no_learning_signal: NoLearningSignalConfig = NoLearningSignalConfig()
     lr_out_of_range: LrOutOfRangeConfig = LrOutOfRangeConfig()
+    crosscheck: CrosscheckConfig = CrosscheckConfig()
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -67,6 +67,13 @@ class RuleEngine:
             return found + self._ask("on_test", record)
         return found
 
+    def feed_layer(self, stats) -> list:
+        """One layer's BlobStats of one phase at once, as the live worker has them: the same as feeding
+        them one by one and then calling end_layer()."""
+        found = self.end_layer()
+        self._group = list(stats)
+        return found + self.end_layer()
+
     def end_layer(self) -> list:
         if not self._group:
             return []

@@ -6,6 +6,7 @@ which one was used. Data sources inside the nets get the same treatment, relativ
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -134,6 +135,22 @@ def load(path: str) -> LoadedSolver:
     return loaded
 
 
+SAMPLE, EVERY = "sample", "every"
+CROSSCHECK_MODES = (SAMPLE, EVERY)
+
+
+def sampled_display(user_display: int, mode: str, every_iters: int) -> int:
+    """The effective solver's `display`: Caffe prints its debug lines (and the loss) only on iterations
+    divisible by it. `every`: 1. `sample`: the user's interval where it is at most `every_iters`, else the
+    largest interval that divides both it and `every_iters` (so Caffe still prints at the user's iterations,
+    and at least every `every_iters`); `every_iters` itself without a user interval."""
+    if mode == EVERY:
+        return 1
+    if 0 < user_display <= every_iters:
+        return user_display
+    return math.gcd(user_display, every_iters)
+
+
 @dataclass(frozen=True)
 class Overrides:
     display: int = 1                 # Caffe prints debug lines only on iterations divisible by this
@@ -157,7 +174,8 @@ class Change:
 _NET_FIELDS = ("net", "net_param", "train_net", "train_net_param", "test_net", "test_net_param")
 _WHY = {
     "debug_info": "the harness cross-checks Caffe's per-layer debug lines",
-    "display": "Caffe prints its debug lines only on iterations divisible by display; --display N to change",
+    "display": "Caffe prints its debug lines only on iterations divisible by display, which the harness "
+               "cross-checks: your display, at least every crosscheck.every_iters; --crosscheck every for 1",
     "max_iter": "--max-iter",
     "snapshot": "the harness snapshots on a halt, at the end, and every --snapshot-every S iterations",
     "snapshot_after_train": "the harness takes the final snapshot itself",

@@ -29,7 +29,6 @@ from ..core.errors import HarnessError
 from ..core.netinfo import NetInfo
 from ..core.records import BACKWARD, FORWARD, TRAIN
 from ..rules.findings import OFF
-from .stats import has_caffe_stats
 
 AUTO, LAYERS, SOLVER, NONE = "auto", "layers", "solver", "none"
 MODES = (AUTO, LAYERS, SOLVER, NONE)
@@ -38,6 +37,7 @@ HOOKS_ENV = "HARNESS_HOOKS"   # the same choice as --hooks, for runs started by 
 
 def offers(caffe, solver) -> dict:
     """Which of the worker's entry points this build's pycaffe has (`debug_stats`: the exact statistics)."""
+    from .stats import has_caffe_stats   # here: stats imports numpy, and `harness train` imports this module
     net = solver.net
     return {"after_forward": hasattr(net, "after_forward"), "after_backward": hasattr(net, "after_backward"),
             "add_callback": hasattr(solver, "add_callback"), "snapshot": hasattr(solver, "snapshot"),

@@ -133,7 +133,7 @@ def run(spec: dict, run_dir: Path, python_paths: list,
     (run_dir / "worker.pid").write_text(f"{worker.pid}\n")
 
     outcome = Outcome()
-    check = CrossCheck()
+    check = CrossCheck(display=spec["display"])
     folder = glog.LogFolder()
     fatal_lines, python_errors, setting_up = [], [], []
 

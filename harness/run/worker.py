@@ -190,6 +190,7 @@ class Worker:
         self.spec = spec
         self.channel = Channel(spec["record_fd"])
         self.display = spec["display"]
+        self.debug_info = False   # whether Caffe prints the train net's debug lines now (set per iteration)
         self.iteration = 0
         self.started = time.monotonic()
         self.stop_signal = None
@@ -197,13 +198,12 @@ class Worker:
         self.target = spec.get("stop_at")
 
     def displays(self) -> bool:
-        return self.display > 0 and self.iteration % self.display == 0
+        return self.debug_info
 
     def observe(self, stats) -> None:
         for stat in stats:
             self.channel.record(stat)
-            self.engine.feed(stat)
-        self.engine.end_layer()
+        self.engine.feed_layer(stats)
         on_train = stats and stats[0].net == TRAIN     # replay targets name train-net layers
         self._stop_if_due(stats[0].phase if on_train else None, stats[0].layer if on_train else None)
 
@@ -229,6 +229,9 @@ class Worker:
     def on_start(self) -> None:
         if self.stop_signal is not None:
             raise StopRequested()
+        # Solver::Step sets the train net's debug_info right after this callback, from this iteration; the
+        # forward pass Solver::Solve adds after max_iter keeps the last iteration's setting.
+        self.debug_info = self.display > 0 and self.solver.iter % self.display == 0
 
     def on_gradients_ready(self) -> None:
         net = self.solver.net

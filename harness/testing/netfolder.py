@@ -171,9 +171,11 @@ class NetRun:
                                   text=True, timeout=self.timeout, env=self.env)
             if made.returncode != 0:
                 raise HarnessError(f"make_data.py failed (exit {made.returncode}): {tail(made.stderr)}")
-        # In the net folder, like make_data.py: paths in train_args are relative to it.
+        # In the net folder, like make_data.py: paths in train_args are relative to it. Every iteration's debug
+        # lines, so that the log judgements see what the live run saw (train_args may say otherwise).
         run = train(net.folder.resolve() / "solver.prototxt", self.run_dir,
-                    ["--quiet", "--no-html", *self._device("--gpu"), *net.expected.get("train_args", [])],
+                    ["--quiet", "--no-html", "--crosscheck", "every", *self._device("--gpu"),
+                     *net.expected.get("train_args", [])],
                     cwd=net.folder, env=self.env, timeout=self.timeout)
         return run.verdict.data, run.log
 
