@@ -12,10 +12,10 @@ count over 2**32), so every record reads back equal to the one written.
 from __future__ import annotations
 
 import json
+import math
+import struct
 from pathlib import Path
 from typing import IO, Callable, Iterator, Optional
-
-import numpy as np
 
 from .records import BlobStat, Record, from_dict, read_records, to_json
 
@@ -23,8 +23,12 @@ DIR = "records"
 BLOBS, SERIES, OTHER = "blobs.bin", "series.jsonl", "other.jsonl"
 LEGACY = "records.jsonl"   # run directories written before the store; also `harness export --jsonl`
 
-ROW = np.dtype([("iteration", "<i4"), ("series", "<u4"), ("pass_index", "<u2"), ("flags", "u1"),
-                ("unused", "u1"), ("mean_abs", "<f8"), ("nonzero", "<u4"), ("max_abs", "<f4")])
+# A row, as the writer packs it with struct (`harness train`'s own process does without numpy) and as the
+# numpy dtype `ROW` reads it back: the same 28 bytes.
+_FIELDS = [("iteration", "<i4"), ("series", "<u4"), ("pass_index", "<u2"), ("flags", "u1"), ("unused", "u1"),
+           ("mean_abs", "<f8"), ("nonzero", "<u4"), ("max_abs", "<f4")]
+_PACK = struct.Struct("<iIHBBdIf")
+_FLOAT32 = struct.Struct("<f")
 _OVERFLOW, _PRINTED, _HARNESS = 1, 2, 4   # flags; _HARNESS: the harness's own statistics are in the row
 _U2, _U4 = 1 << 16, 1 << 32
 _CHUNK = 1 << 16   # rows read at a time: reading a run of any length holds one chunk
@@ -36,8 +40,19 @@ def zero_fraction(nonzero: int, count: int) -> float:
     return 1.0 - nonzero / count if count else 0.0
 
 
+def __getattr__(name: str):
+    # ROW, the numpy dtype of a row: numpy is imported where records are read, not where they are written.
+    if name == "ROW":
+        import numpy
+        return numpy.dtype(_FIELDS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _float32(value: float) -> float:
-    return float(np.float32(value))
+    try:
+        return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    except OverflowError:   # beyond float32's range: no float32 holds it
+        return math.inf
 
 
 class RecordWriter:
@@ -100,7 +115,7 @@ class RecordWriter:
             self._series_file.flush()
             self._new_series.clear()
         if self._rows:
-            self._blobs.write(np.array(self._rows, dtype=ROW).tobytes())
+            self._blobs.write(b"".join(_PACK.pack(*row) for row in self._rows))
             self._written += len(self._rows)
             self._rows.clear()
         self._blobs.flush()
@@ -176,15 +191,17 @@ def _json_lines_from(stream: IO[str]) -> Iterator:
 
 def _blob_stats(stream: IO[bytes], series: list, wanted: Optional[list]) -> Iterator[tuple]:
     """(position in the file, BlobStat) of each whole row whose series is known and wanted."""
+    import numpy as np
+    row_dtype = np.dtype(_FIELDS)
     known = len(series)
     keep = None if wanted is None else np.array(wanted + [False], dtype=bool)   # [known]: a cut-off name
     start = 0
     while True:
-        data = stream.read(_CHUNK * ROW.itemsize)
-        whole = len(data) // ROW.itemsize * ROW.itemsize
+        data = stream.read(_CHUNK * row_dtype.itemsize)
+        whole = len(data) // row_dtype.itemsize * row_dtype.itemsize
         if not whole:
             return
-        rows = np.frombuffer(data[:whole], dtype=ROW)
+        rows = np.frombuffer(data[:whole], dtype=row_dtype)
         positions = np.arange(start, start + len(rows))
         start += len(rows)
         if keep is not None:
