@@ -273,7 +273,8 @@ def _understood(folder) -> dict:
 
 
 def _not_a_log(shown: str, folder) -> str:
-    first = ", ".join(f"'{line[:_QUOTED]}'" for line in folder.first_lines[:3])
+    first = ", ".join(f"'{line}'" if len(line) <= _QUOTED else f"'{line[:_QUOTED]}...'"
+                      for line in folder.first_lines[:3])
     if not folder.lines:
         read = "it is empty"
     else:
